@@ -1,0 +1,146 @@
+"""The QuartTrio application: blueprints, the request pipeline and the error renderer.
+
+Order for every HTTP request (API.md §1.1, §1.6, §5):
+CORS preflight (answered at once) -> credentials resolved -> rate limit (429) ->
+401 if the route needs credentials -> 403 bots_forbidden / bots_only ->
+query-string text check (400) -> the handler. Every error, from any stage, is rendered
+by ``errors.error_body``; an unexpected exception is logged with its traceback and
+answered with a plain ``500 internal_error``.
+"""
+
+from __future__ import annotations
+
+import logging
+import time
+from typing import Any
+
+from quart import Response, g, request
+from quart_trio import QuartTrio
+from werkzeug.exceptions import HTTPException, MethodNotAllowed, RequestEntityTooLarge
+
+from .api.common import AUTH_BUCKET, POLICIES, json
+from .auth.request import Caller
+from .errors import ApiError, error_body, invalid
+from .state import AppState
+from .text import has_bad_control
+
+log = logging.getLogger("together_server")
+access_log = logging.getLogger("together_server.access")
+
+EXPOSE = "X-RateLimit-Limit, X-RateLimit-Remaining, X-RateLimit-Reset, Retry-After, WWW-Authenticate"
+CORS_METHODS = "GET, POST, PUT, PATCH, DELETE, HEAD"
+
+
+def _error_response(exc: ApiError) -> Response:
+    resp = json(exc.body(), exc.status)
+    for k, v in exc.headers.items():
+        resp.headers[k] = v
+    return resp
+
+
+def create_app(st: AppState) -> QuartTrio:
+    """Build the app around ``st`` (the handlers reach it through ``api.common.state``)."""
+    app = QuartTrio("together_server")
+    app.config["STATE"] = st
+    app.config["MAX_CONTENT_LENGTH"] = st.config.server.max_body_bytes
+    app.config["PROVIDE_AUTOMATIC_OPTIONS"] = False
+    app.config["JSON_SORT_KEYS"] = False
+    app.url_map.merge_slashes = False
+    app.url_map.strict_slashes = True
+
+    from .api import register_blueprints
+
+    register_blueprints(app)
+    origins = set(st.config.server.allowed_origins)
+
+    def origin_allowed(origin: str | None) -> bool:
+        return bool(origin) and ("*" in origins or origin in origins)
+
+    @app.before_request
+    async def pipeline() -> Response | None:
+        g.started = time.perf_counter()
+        if (
+            request.method == "OPTIONS" and request.headers.get("Origin")
+            and request.headers.get("Access-Control-Request-Method")
+        ):
+            resp = Response(b"", status=204)
+            if origin_allowed(request.headers.get("Origin")):
+                resp.headers["Access-Control-Allow-Origin"] = request.headers["Origin"]
+                resp.headers["Access-Control-Allow-Methods"] = CORS_METHODS
+                resp.headers["Access-Control-Allow-Headers"] = "Authorization, Content-Type"
+                resp.headers["Access-Control-Max-Age"] = "600"
+                resp.headers["Vary"] = "Origin"
+            g.preflight = True
+            return resp
+        endpoint = request.endpoint or ""
+        policy = POLICIES.get(endpoint, "any")
+        who = st.auth.resolve(request.headers.get("Authorization"))
+        g.caller = who
+        limiter_hook = st.extras.get("rate_limit")
+        if limiter_hook is not None and endpoint != "health.health":
+            limiter_hook(endpoint in AUTH_BUCKET, who)
+        if request.routing_exception is not None:
+            return None  # dispatch raises the 404/405
+        if policy != "none":
+            if isinstance(who, ApiError):
+                raise who
+            assert isinstance(who, Caller)
+            if policy == "human" and who.is_bot:
+                raise ApiError("bots_forbidden")
+            if policy == "bot" and not who.is_bot:
+                raise ApiError("bots_only")
+        for key, value in request.args.items(multi=True):
+            if has_bad_control(key) or has_bad_control(value):
+                raise invalid({key if not has_bad_control(key) else "query": "must not contain control characters"})
+        return None
+
+    @app.after_request
+    async def finish(resp: Response) -> Response:
+        for k, v in g.get("ratelimit_headers", ()):
+            resp.headers[k] = v
+        origin = request.headers.get("Origin")
+        if origin_allowed(origin) and not g.get("preflight"):
+            resp.headers["Access-Control-Allow-Origin"] = origin
+            resp.headers["Access-Control-Expose-Headers"] = EXPOSE
+            resp.headers["Vary"] = "Origin"
+        if st.config.logging.access_log:
+            took = (time.perf_counter() - g.get("started", time.perf_counter())) * 1000
+            # the path only: query strings may carry tokens (DESIGN.md "Secrets")
+            access_log.info("%s %s %d %.1fms", request.method, request.path, resp.status_code, took)
+        return resp
+
+    @app.errorhandler(ApiError)
+    async def api_error(exc: ApiError) -> Response:
+        return _error_response(exc)
+
+    @app.errorhandler(HTTPException)
+    async def http_error(exc: HTTPException) -> Response:
+        if isinstance(exc, MethodNotAllowed):
+            allow = sorted(set(exc.valid_methods or []))
+            err = ApiError("method_not_allowed", headers={"Allow": ", ".join(allow)})
+        elif isinstance(exc, RequestEntityTooLarge) or exc.code == 413:
+            err = ApiError("payload_too_large")
+        elif exc.code == 404:
+            err = ApiError("not_found")
+        elif exc.code == 400:
+            err = ApiError("invalid_json", "Malformed request")
+        else:
+            code = exc.code or 500
+            body = error_body("internal_error" if code >= 500 else "not_found", exc.name)
+            return json(body, code)
+        return _error_response(err)
+
+    @app.errorhandler(Exception)
+    async def crash(exc: Exception) -> Response:
+        if isinstance(exc, ApiError):
+            return _error_response(exc)
+        if isinstance(exc, HTTPException):
+            return await http_error(exc)
+        log.exception("unhandled error on %s %s", request.method, request.path)
+        return _error_response(ApiError("internal_error"))
+
+    return app
+
+
+def json_error(exc: ApiError) -> tuple[dict[str, Any], int]:
+    return exc.body(), exc.status

@@ -1,0 +1,32 @@
+"""RFC 3339 UTC timestamps with exactly six fractional digits (API.md §1.3)."""
+
+from __future__ import annotations
+
+import datetime as _dt
+import time
+
+_FORMAT = "%Y-%m-%dT%H:%M:%S.%fZ"
+
+
+def format_us(epoch_us: int) -> str:
+    """Epoch microseconds -> ``2026-03-14T10:30:00.123456Z`` (the one formatter)."""
+    seconds, micros = divmod(epoch_us, 1_000_000)
+    base = _dt.datetime.fromtimestamp(seconds, _dt.timezone.utc)
+    return base.replace(microsecond=micros).strftime(_FORMAT)
+
+
+def now_us() -> int:
+    return time.time_ns() // 1000
+
+
+def now_ts() -> str:
+    """The current time as an API timestamp (not monotonic; writers use ``ids.IdClock``)."""
+    return format_us(now_us())
+
+
+def ts_after_seconds(seconds: float) -> str:
+    return format_us(now_us() + int(seconds * 1_000_000))
+
+
+def parse_ts(ts: str) -> _dt.datetime:
+    return _dt.datetime.strptime(ts, _FORMAT).replace(tzinfo=_dt.timezone.utc)

@@ -1,0 +1,34 @@
+"""The objects a request handler may use, built once by ``daemon.py`` (STYLE.md §2)."""
+
+from __future__ import annotations
+
+from typing import Any
+
+import attrs
+
+from .auth.passwords import Passwords
+from .auth.request import Authenticator
+from .auth.tokens import Revocations, Tokens
+from .config import Config
+from .storage.db import Database
+
+
+@attrs.define
+class AppState:
+    config: Config
+    db: Database
+    tokens: Tokens
+    revocations: Revocations
+    auth: Authenticator
+    passwords: Passwords
+    hub: Any  # gateway.hub.Hub (presence: ``hub.is_online(user_id)``)
+    limiters: Any = None  # ratelimit.Limiters or None when disabled
+    trusted_proxies: tuple[Any, ...] = ()
+    extras: dict[str, Any] = attrs.field(factory=dict)
+
+    def revoke(self, kind: str, key: str) -> None:
+        """Commit action: a login session / bot generation ended (§2.2, §2.3)."""
+        self.revocations.end(kind, key)
+
+    def is_online(self, user_id: str) -> bool:
+        return bool(self.hub is not None and self.hub.is_online(user_id))

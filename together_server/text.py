@@ -1,0 +1,48 @@
+"""Text rules of API.md §1.2: control characters, visible characters, case folding."""
+
+from __future__ import annotations
+
+import unicodedata
+
+_INVISIBLE_EXTRA = {0x115F, 0x1160, 0x2800, 0x3164, 0xFFA0}
+_ALLOWED_CONTROLS = {"\t", "\n", "\r"}
+
+
+def _default_ignorable(cp: int) -> bool:
+    # Default_Ignorable_Code_Point (DerivedCoreProperties), as ranges; unicodedata lacks it.
+    return (
+        cp == 0x00AD or cp == 0x034F or cp == 0x061C or 0x115F <= cp <= 0x1160
+        or 0x17B4 <= cp <= 0x17B5 or 0x180B <= cp <= 0x180F or 0x200B <= cp <= 0x200F
+        or 0x202A <= cp <= 0x202E or 0x2060 <= cp <= 0x206F or cp == 0x3164
+        or 0xFE00 <= cp <= 0xFE0F or cp == 0xFEFF or cp == 0xFFA0 or 0xFFF0 <= cp <= 0xFFF8
+        or 0x1BCA0 <= cp <= 0x1BCA3 or 0x1D173 <= cp <= 0x1D17A or 0xE0000 <= cp <= 0xE0FFF
+    )
+
+
+def is_visible(ch: str) -> bool:
+    """A character that is not White_Space, not default-ignorable, not Cc/Cf, not a filler."""
+    cp = ord(ch)
+    if cp in _INVISIBLE_EXTRA or ch.isspace() or _default_ignorable(cp):
+        return False
+    cat = unicodedata.category(ch)
+    return cat not in ("Cc", "Cf", "Zs", "Zl", "Zp", "Cs")
+
+
+def has_visible(text: str) -> bool:
+    return any(is_visible(ch) for ch in text)
+
+
+def has_bad_control(text: str) -> bool:
+    """True when ``text`` holds a Cc character other than tab, LF and CR (or a surrogate)."""
+    for ch in text:
+        if ch < " " or "\x7f" <= ch <= "\x9f":
+            if ch not in _ALLOWED_CONTROLS:
+                return True
+        elif "\ud800" <= ch <= "\udfff":
+            return True
+    return False
+
+
+def fold(text: str) -> str:
+    """The comparison key for text compared "without regard to case": casefold of NFC."""
+    return unicodedata.normalize("NFC", text).casefold()
