@@ -1,0 +1,61 @@
+-- Full-text search (API.md §7, DESIGN.md "Search").
+--
+-- Needs the SQL function together_segment(text) (together_server.search.segment,
+-- registered on every connection before this runs): it inserts spaces at script changes
+-- and between characters of scripts written without spaces. Both FTS5 tables index that
+-- segmented text and share the message rowid (messages.seq):
+--   messages_fts      porter stemming, for words and phrases ("running" finds "run");
+--   messages_fts_raw  unstemmed, for prefixes ("runn*") and no-space scripts ("静默").
+-- They are external-content tables over a view, so the text itself is stored only in
+-- messages.content; highlight() re-reads it through the view. Deleted messages
+-- (deleted = 1) are not in the view and are removed from both indexes by the triggers.
+
+CREATE VIEW messages_fts_src AS
+    SELECT seq, together_segment(content) AS body FROM messages WHERE deleted = 0;
+
+CREATE VIRTUAL TABLE messages_fts USING fts5(
+    body,
+    content = 'messages_fts_src', content_rowid = 'seq',
+    tokenize = 'porter unicode61 remove_diacritics 2'
+);
+
+CREATE VIRTUAL TABLE messages_fts_raw USING fts5(
+    body,
+    content = 'messages_fts_src', content_rowid = 'seq',
+    tokenize = 'unicode61 remove_diacritics 2'
+);
+
+-- External-content tables are deleted from by handing FTS5 the old text again, which
+-- together_segment() reproduces exactly (it is deterministic).
+CREATE TRIGGER messages_fts_insert AFTER INSERT ON messages
+WHEN new.deleted = 0
+BEGIN
+    INSERT INTO messages_fts(rowid, body) VALUES (new.seq, together_segment(new.content));
+    INSERT INTO messages_fts_raw(rowid, body) VALUES (new.seq, together_segment(new.content));
+END;
+
+CREATE TRIGGER messages_fts_update AFTER UPDATE OF content, deleted ON messages
+WHEN old.content IS NOT new.content OR old.deleted IS NOT new.deleted
+BEGIN
+    INSERT INTO messages_fts(messages_fts, rowid, body)
+        SELECT 'delete', old.seq, together_segment(old.content) WHERE old.deleted = 0;
+    INSERT INTO messages_fts_raw(messages_fts_raw, rowid, body)
+        SELECT 'delete', old.seq, together_segment(old.content) WHERE old.deleted = 0;
+    INSERT INTO messages_fts(rowid, body)
+        SELECT new.seq, together_segment(new.content) WHERE new.deleted = 0;
+    INSERT INTO messages_fts_raw(rowid, body)
+        SELECT new.seq, together_segment(new.content) WHERE new.deleted = 0;
+END;
+
+CREATE TRIGGER messages_fts_delete AFTER DELETE ON messages
+WHEN old.deleted = 0
+BEGIN
+    INSERT INTO messages_fts(messages_fts, rowid, body)
+        VALUES ('delete', old.seq, together_segment(old.content));
+    INSERT INTO messages_fts_raw(messages_fts_raw, rowid, body)
+        VALUES ('delete', old.seq, together_segment(old.content));
+END;
+
+-- Backfill whatever messages exist already.
+INSERT INTO messages_fts(rowid, body) SELECT seq, body FROM messages_fts_src;
+INSERT INTO messages_fts_raw(rowid, body) SELECT seq, body FROM messages_fts_src;
