@@ -77,7 +77,7 @@ def create_app(st: AppState) -> QuartTrio:
         who = st.auth.resolve(request.headers.get("Authorization"))
         g.caller = who
         limiter_hook = st.extras.get("rate_limit")
-        if limiter_hook is not None and endpoint != "health.health":
+        if limiter_hook is not None and endpoint != "meta.health":
             limiter_hook(endpoint in AUTH_BUCKET, who)
         if request.routing_exception is not None:
             return None  # dispatch raises the 404/405

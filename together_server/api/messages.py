@@ -1,0 +1,77 @@
+"""Messages in server channels (API.md §3.5) and their empty attachments (§4.13)."""
+
+from __future__ import annotations
+
+from quart import Blueprint, Response, request
+
+from ..storage import messages as store
+from ..validation import F, query_int, query_uuid
+from .common import body, caller, json, no_content, path_id, route, state
+
+bp = Blueprint("messages", __name__)
+
+CONTENT = F("content", required=True, min=1, max=4000, visible=True)
+POST = [CONTENT, F("reply_to", "uuid", nullable=True)]
+EDIT = [CONTENT]
+
+
+def page_args() -> tuple[str | None, str | None, int]:
+    """``before``, ``after`` and the clamped ``limit`` of a message list (§1.7)."""
+    before = query_uuid(request.args, "before")
+    after = query_uuid(request.args, "after")
+    limit = max(1, min(100, query_int(request.args, "limit", 50)))
+    return before, after, limit
+
+
+@route(bp, "/channels/<channel_id>/messages", ["GET"])
+async def list_messages(channel_id: str) -> Response:
+    before, after, limit = page_args()
+    cid = path_id(channel_id, "unknown_channel")
+    return json(await state().db.read(store.list_messages, cid, caller().user_id, before, after, limit))
+
+
+@route(bp, "/channels/<channel_id>/messages", ["POST"])
+async def post_message(channel_id: str) -> Response:
+    args = await body(POST)
+    cid = path_id(channel_id, "unknown_channel")
+    uid = caller().user_id
+    content, reply_to = args["content"], args["reply_to"] or None
+    return json(await state().db.write(lambda tx: store.post(tx, cid, uid, content, reply_to)), 201)
+
+
+@route(bp, "/channels/<channel_id>/messages/<message_id>", ["GET"])
+async def get_message(channel_id: str, message_id: str) -> Response:
+    cid = path_id(channel_id, "unknown_channel")
+    mid = path_id(message_id, "unknown_message")
+    return json(await state().db.read(store.get_message, cid, mid, caller().user_id))
+
+
+@route(bp, "/messages/<message_id>", ["PATCH"])
+async def edit_message(message_id: str) -> Response:
+    args = await body(EDIT)
+    mid = path_id(message_id, "unknown_message")
+    uid = caller().user_id
+    return json(await state().db.write(lambda tx: store.edit(tx, mid, uid, args["content"])))
+
+
+@route(bp, "/messages/<message_id>", ["DELETE"])
+async def delete_message(message_id: str) -> Response:
+    mid = path_id(message_id, "unknown_message")
+    uid = caller().user_id
+    await state().db.write(lambda tx: store.delete(tx, mid, uid))
+    return no_content()
+
+
+@route(bp, "/messages/<message_id>/attachments", ["GET"])
+async def attachments(message_id: str) -> Response:
+    mid = path_id(message_id, "unknown_message")
+    uid = caller().user_id
+
+    def check(conn) -> None:  # type: ignore[no-untyped-def]
+        store.visible_message(conn, mid, uid)
+
+    await state().db.read(check)
+    return json([])
+
+
+

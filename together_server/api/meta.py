@@ -1,0 +1,38 @@
+"""Instance routes: registration mode, health, and the empty collections of §4.13."""
+
+from __future__ import annotations
+
+from quart import Blueprint, Response
+
+from ..errors import ApiError
+from ..storage.access import need_member
+from .common import caller, json, path_id, route, state
+
+bp = Blueprint("meta", __name__)
+
+
+@route(bp, "/instance/registration-mode", ["GET"], auth="none")
+async def registration_mode() -> Response:
+    return json({"registration_mode": state().config.auth.registration})
+
+
+@route(bp, "/health", ["GET"], auth="none")
+async def health() -> Response:
+    try:
+        await state().db.read(lambda conn: conn.execute("SELECT 1 FROM users LIMIT 1").fetchall())
+    except Exception:  # noqa: BLE001 - any database failure means "degraded"
+        err = ApiError("service_unavailable", "The database cannot be read", extra={"status": "degraded"})
+        return json(err.body(), 503)
+    return json({"status": "ok"})
+
+
+@route(bp, "/server-templates", ["GET"])
+async def server_templates() -> Response:
+    return json([])
+
+
+@route(bp, "/servers/<server_id>/emojis", ["GET"])
+async def emojis(server_id: str) -> Response:
+    sid = path_id(server_id, "unknown_server")
+    await state().db.read(need_member, sid, caller().user_id)
+    return json([])

@@ -1,0 +1,69 @@
+"""``/servers`` and ``/servers/:id`` (API.md §3.3) and ``/servers/browse`` (§4.2)."""
+
+from __future__ import annotations
+
+from quart import Blueprint, Response
+
+from ..storage import servers as store
+from ..errors import invalid
+from ..validation import F, UNSET
+from .common import body, caller, json, no_content, path_id, route, state
+
+bp = Blueprint("servers", __name__)
+
+CREATE = [
+    F("name", required=True, min=1, max=100, visible=True),
+    F("icon_url", "url", nullable=True, max=2048),
+    F("is_public", "bool"),
+    F("require_invite", "bool"),
+    F("template_id", "any", nullable=True),
+]
+PATCH = [
+    F("name", min=1, max=100, visible=True),
+    F("icon_url", "url", nullable=True, max=2048),
+    F("is_public", "bool"),
+    F("require_invite", "bool"),
+]
+
+
+@route(bp, "/servers", ["GET"])
+async def list_servers() -> Response:
+    return json(await state().db.read(store.my_servers, caller().user_id))
+
+
+@route(bp, "/servers", ["POST"])
+async def create_server() -> Response:
+    args = await body(CREATE)
+    if args["template_id"] not in (UNSET, None):
+        raise invalid({"template_id": "server templates are not supported"})
+    fields = {k: v for k, v in args.items() if v is not UNSET and k != "template_id"}
+    uid = caller().user_id
+    return json(await state().db.write(lambda tx: store.create_server(tx, uid, fields)), 201)
+
+
+@route(bp, "/servers/browse", ["GET"])
+async def browse() -> Response:
+    return json(await state().db.read(store.browse, caller().user_id))
+
+
+@route(bp, "/servers/<server_id>", ["GET"])
+async def get_server(server_id: str) -> Response:
+    sid = path_id(server_id, "unknown_server")
+    return json(await state().db.read(store.server_for_member, sid, caller().user_id))
+
+
+@route(bp, "/servers/<server_id>", ["PATCH"])
+async def update_server(server_id: str) -> Response:
+    args = await body(PATCH, patch=True)
+    sid = path_id(server_id, "unknown_server")
+    changes = {k: v for k, v in args.items() if v is not UNSET}
+    uid = caller().user_id
+    return json(await state().db.write(lambda tx: store.update_server(tx, sid, uid, changes)))
+
+
+@route(bp, "/servers/<server_id>", ["DELETE"])
+async def delete_server(server_id: str) -> Response:
+    sid = path_id(server_id, "unknown_server")
+    uid = caller().user_id
+    await state().db.write(lambda tx: store.delete_server(tx, sid, uid))
+    return no_content()

@@ -1,0 +1,113 @@
+"""Command line: ``together-server serve | init | reindex | --version`` (argparse)."""
+
+from __future__ import annotations
+
+import argparse
+import logging
+import secrets
+import sys
+from pathlib import Path
+
+import trio
+
+from . import __version__
+from .config import ConfigError, load_config, with_overrides
+
+EXAMPLE_NAME = "together.toml.example"
+
+
+def _setup_logging(level: str) -> None:
+    logging.basicConfig(
+        level=getattr(logging, level.upper()), stream=sys.stderr,
+        format="%(asctime)s %(levelname)s %(name)s: %(message)s",
+    )
+
+
+def cmd_serve(args: argparse.Namespace) -> int:
+    from .daemon import DaemonError, run_daemon
+
+    try:
+        cfg = with_overrides(
+            load_config(args.config), host=args.host, port=args.port,
+            data_dir=str(Path(args.data_dir).resolve()) if args.data_dir else None,
+        )
+    except ConfigError as exc:
+        print(f"together-server: configuration error: {exc}", file=sys.stderr)
+        return 1
+    _setup_logging(cfg.logging.level)
+    if cfg.logging.access_log:
+        logging.getLogger("together_server.access").setLevel(logging.INFO)
+    try:
+        trio.run(run_daemon, cfg)
+    except DaemonError as exc:
+        print(f"together-server: {exc}", file=sys.stderr)
+        return 1
+    except KeyboardInterrupt:
+        return 0
+    return 0
+
+
+def _example_text() -> str:
+    from importlib.resources import files
+
+    return (files("together_server") / "together.toml.example").read_text(encoding="utf-8")
+
+
+def cmd_init(args: argparse.Namespace) -> int:
+    """Write a commented config with a fresh JWT secret (refuses to overwrite)."""
+    path = Path(args.path)
+    if path.exists() and not args.force:
+        print(f"together-server: {path} exists (use --force to overwrite)", file=sys.stderr)
+        return 1
+    text = _example_text().replace(
+        '# jwt_secret = ""', f'jwt_secret = "{secrets.token_urlsafe(48)}"', 1
+    )
+    path.write_text(text, encoding="utf-8")
+    path.chmod(0o600)
+    print(f"wrote {path}")
+    return 0
+
+
+def cmd_reindex(args: argparse.Namespace) -> int:
+    try:
+        cfg = with_overrides(load_config(args.config), data_dir=str(Path(args.data_dir).resolve()) if args.data_dir else None)
+    except ConfigError as exc:
+        print(f"together-server: configuration error: {exc}", file=sys.stderr)
+        return 1
+    from .search.reindex import run_cli_reindex
+
+    return run_cli_reindex(cfg.data_path / "together.db")
+
+
+def build_parser() -> argparse.ArgumentParser:
+    parser = argparse.ArgumentParser(prog="together-server", description="A self-hosted chat server.")
+    parser.add_argument("--version", action="version", version=f"together-server {__version__}")
+    sub = parser.add_subparsers(dest="command")
+    serve = sub.add_parser("serve", help="run the server")
+    serve.add_argument("--config", help="TOML config file (default: ./together.toml if present)")
+    serve.add_argument("--host", help="listen address (overrides server.host)")
+    serve.add_argument("--port", type=int, help="listen port, 0 for any free port (overrides server.port)")
+    serve.add_argument("--data-dir", help="data directory (overrides server.data_dir)")
+    serve.set_defaults(func=cmd_serve)
+    init = sub.add_parser("init", help="write a commented config file with a fresh secret")
+    init.add_argument("path", nargs="?", default="together.toml")
+    init.add_argument("--force", action="store_true", help="overwrite an existing file")
+    init.set_defaults(func=cmd_init)
+    reindex = sub.add_parser("reindex", help="rebuild the search index (server must be stopped)")
+    reindex.add_argument("--config")
+    reindex.add_argument("--data-dir")
+    reindex.set_defaults(func=cmd_reindex)
+    return parser
+
+
+def main(argv: list[str] | None = None) -> int:
+    parser = build_parser()
+    args = parser.parse_args(argv)
+    if not getattr(args, "func", None):
+        parser.print_help()
+        return 2
+    return int(args.func(args))
+
+
+if __name__ == "__main__":
+    raise SystemExit(main())

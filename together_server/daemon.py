@@ -1,0 +1,223 @@
+"""The root nursery: storage, hub, HTTP server, background jobs, signals (STYLE.md §2, §4).
+
+``run_daemon(config, task_status=...)`` is the whole server. It reports a
+:class:`Running` handle through ``task_status.started`` once it listens, so tests start
+it with ``await nursery.start(run_daemon, cfg)`` on ``127.0.0.1:0``. Shutdown (SIGINT,
+SIGTERM or ``Running.shutdown()``): gateway sessions get 1001, hypercorn stops and waits
+up to ``server.shutdown_grace_seconds`` for requests in flight, the writer drains, the
+WAL is checkpointed, and the function returns (exit status 0).
+"""
+
+from __future__ import annotations
+
+import errno
+import fcntl
+import logging
+import os
+import signal
+from collections.abc import Callable
+from pathlib import Path
+from typing import Any
+
+import attrs
+import trio
+from hypercorn.config import Config as HypercornConfig
+from hypercorn.trio import serve
+
+from .app import create_app
+from .auth.passwords import Passwords
+from .auth.request import Authenticator
+from .auth.tokens import Revocations, Tokens, load_or_create_secret
+from .clock import format_us, now_us
+from .config import Config
+from .gateway.hub import Hub
+from .state import AppState
+from .storage import accounts, servers
+from .storage.db import Database
+
+log = logging.getLogger("together_server")
+
+# Start-up and background extensions other modules register: fn(state, nursery).
+STARTUP_HOOKS: list[Callable[[AppState, trio.Nursery], None]] = []
+
+
+class DaemonError(Exception):
+    """A refused start (exit status 1): the message says why."""
+
+
+@attrs.define
+class Running:
+    """Handle on a running daemon: where it listens and how to stop it."""
+
+    url: str
+    host: str
+    port: int
+    state: AppState
+    shutdown: Callable[[], None]
+
+
+class DataDirLock:
+    """An exclusive ``flock`` on ``<data_dir>/together.lock`` for the daemon's lifetime."""
+
+    def __init__(self, data_dir: Path) -> None:
+        self.path = data_dir / "together.lock"
+        self._fd: int | None = None
+
+    def acquire(self) -> None:
+        fd = os.open(self.path, os.O_RDWR | os.O_CREAT, 0o600)
+        try:
+            fcntl.flock(fd, fcntl.LOCK_EX | fcntl.LOCK_NB)
+        except OSError as exc:
+            os.close(fd)
+            if exc.errno in (errno.EAGAIN, errno.EACCES):
+                raise DaemonError(
+                    f"another together-server is already running with data directory {self.path.parent}"
+                ) from None
+            raise
+        os.ftruncate(fd, 0)
+        os.write(fd, f"{os.getpid()}\n".encode())
+        self._fd = fd
+
+    def release(self) -> None:
+        if self._fd is not None:
+            fcntl.flock(self._fd, fcntl.LOCK_UN)
+            os.close(self._fd)
+            self._fd = None
+
+
+def _startup_reset(conn: Any) -> None:
+    """Presence is derived from live sessions, so nothing to reset there; voice states
+    (if that table exists) are cleared without events (API.md §6.5)."""
+    has_voice = conn.execute(
+        "SELECT 1 FROM sqlite_master WHERE type = 'table' AND name = 'voice_states'"
+    ).fetchone()
+    if has_voice:
+        conn.execute("DELETE FROM voice_states")
+
+
+def _hypercorn_config(cfg: Config) -> HypercornConfig:
+    hc = HypercornConfig()
+    host = cfg.server.host
+    hc.bind = [f"[{host}]:{cfg.server.port}" if ":" in host else f"{host}:{cfg.server.port}"]
+    hc.graceful_timeout = cfg.server.shutdown_grace_seconds
+    hc.websocket_max_message_size = cfg.gateway.max_frame_bytes
+    hc.accesslog = None
+    hc.errorlog = logging.getLogger("hypercorn.error")
+    hc.include_server_header = False
+    return hc
+
+
+async def _every(seconds: float, fn: Callable[[], Any]) -> None:
+    while True:
+        await trio.sleep(seconds)
+        try:
+            result = fn()
+            if hasattr(result, "__await__"):
+                await result
+        except Exception:
+            log.exception("background job failed")
+
+
+async def run_daemon(
+    cfg: Config, *, task_status: trio.TaskStatus[Running] = trio.TASK_STATUS_IGNORED,
+    install_signal_handlers: bool = True,
+) -> None:
+    data_dir = cfg.data_path
+    try:
+        await trio.to_thread.run_sync(lambda: data_dir.mkdir(parents=True, exist_ok=True))
+    except OSError as exc:
+        raise DaemonError(f"cannot create data directory {data_dir}: {exc.strerror}") from None
+    lock = DataDirLock(data_dir)
+    lock.acquire()
+    try:
+        await _serve(cfg, data_dir, task_status, install_signal_handlers)
+    finally:
+        lock.release()
+
+
+async def _serve(
+    cfg: Config, data_dir: Path, task_status: trio.TaskStatus[Running], install_signal_handlers: bool
+) -> None:
+    secret = cfg.auth.jwt_secret or await trio.to_thread.run_sync(load_or_create_secret, data_dir)
+    hub = Hub()
+    db = Database(
+        data_dir / "together.db", synchronous=cfg.database.synchronous,
+        readers=cfg.database.reader_connections, publish=hub.publish,
+    )
+    try:
+        opener = db.open()
+        await opener.__aenter__()
+    except RuntimeError as exc:  # FTS5 missing, WAL refused
+        raise DaemonError(str(exc)) from None
+    try:
+        tokens = Tokens(secret, cfg.auth.access_token_ttl_seconds)
+        revocations = Revocations(cfg.auth.access_token_ttl_seconds)
+        since = format_us(now_us() - (cfg.auth.access_token_ttl_seconds + 60) * 1_000_000)
+        for sid in await db.read(accounts.recently_ended, since):
+            revocations.end("session", sid)
+        await db.write(lambda tx: _startup_reset(tx.conn))
+        passwords = Passwords(
+            memory_kib=cfg.auth.argon2_memory_kib, time_cost=cfg.auth.argon2_time_cost,
+            parallelism=cfg.auth.argon2_parallelism,
+        )
+        st = AppState(
+            config=cfg, db=db, tokens=tokens, revocations=revocations,
+            auth=Authenticator(tokens, revocations), passwords=passwords, hub=hub,
+        )
+        app = create_app(st)
+        stop = trio.Event()
+
+        def shutdown() -> None:
+            if not stop.is_set():
+                hub.close_all(1001, "server shutting down")
+                stop.set()
+
+        async with trio.open_nursery() as nursery:
+            if install_signal_handlers:
+                nursery.start_soon(_watch_signals, shutdown)
+            ttl = cfg.auth.refresh_token_ttl_seconds
+            nursery.start_soon(_every, 30.0, lambda: db.write(lambda tx: accounts.expire_sessions(tx, ttl, st.revoke)))
+            nursery.start_soon(_every, 60.0, revocations.prune)
+            nursery.start_soon(_purge_loop, db)
+            for hook in STARTUP_HOOKS:
+                hook(st, nursery)
+            served = trio.Event()
+
+            async def run_http(task_status: trio.TaskStatus[list[str]]) -> None:
+                try:
+                    await serve(app, _hypercorn_config(cfg), shutdown_trigger=stop.wait, task_status=task_status)
+                finally:
+                    served.set()
+
+            binds = await nursery.start(run_http)
+            url = binds[0] if binds else f"http://{cfg.server.host}:{cfg.server.port}"
+            host, _, port = url.rsplit("/", 1)[-1].rpartition(":")
+            log.info("together-server listening on %s (data directory %s)", url, data_dir)
+            task_status.started(Running(url=url, host=host.strip("[]"), port=int(port), state=st, shutdown=shutdown))
+            await stop.wait()
+            # hypercorn returns from serve() once in-flight requests finish (or the grace
+            # period ends); then the background jobs go.
+            with trio.move_on_after(cfg.server.shutdown_grace_seconds + 5):
+                await served.wait()
+            nursery.cancel_scope.cancel()
+    finally:
+        with trio.CancelScope(shield=True):
+            await opener.__aexit__(None, None, None)
+        log.info("together-server stopped")
+
+
+async def _purge_loop(db: Database) -> None:
+    """Reclaim tombstoned servers in short writer jobs (DESIGN.md "Big deletes")."""
+    while True:
+        removed = 1
+        while removed:
+            removed = await db.write(servers.purge_deleted_servers)
+            await trio.sleep(0)
+        await trio.sleep(5.0)
+
+
+async def _watch_signals(shutdown: Callable[[], None]) -> None:
+    with trio.open_signal_receiver(signal.SIGINT, signal.SIGTERM) as signals:
+        async for _ in signals:
+            log.info("signal received, shutting down")
+            shutdown()

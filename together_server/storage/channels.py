@@ -1,0 +1,93 @@
+"""Channels of a server (API.md §3.4)."""
+
+from __future__ import annotations
+
+import sqlite3
+from collections.abc import Callable
+from typing import Any
+
+from .. import permissions as p
+from .. import records
+from ..errors import ApiError
+from ..text import fold
+from . import perms
+from .access import need_bit, need_channel, need_member, need_server_bit
+from .db import Event, Tx
+
+MAX_POSITION = 2**31 - 1
+CHANNEL_COLUMNS = "id, server_id, name, type, position, category, topic, created_at"
+
+# Extra side effects of deleting a channel (voice leaves...): fn(tx, channel_row).
+DELETE_HOOKS: list[Callable[[Tx, sqlite3.Row], None]] = []
+
+
+def list_channels(conn: sqlite3.Connection, server_id: str, user_id: str) -> list[dict[str, Any]]:
+    """Channels the caller can view, by position, then created_at, then id."""
+    need_member(conn, server_id, user_id)
+    ids = perms.visible_channel_ids(conn, server_id, user_id)
+    if not ids:
+        return []
+    marks = ",".join("?" * len(ids))
+    rows = {r["id"]: r for r in conn.execute(f"SELECT {CHANNEL_COLUMNS} FROM channels WHERE id IN ({marks})", ids)}
+    return [records.channel(rows[i]) for i in ids if i in rows]
+
+
+def get_channel(conn: sqlite3.Connection, channel_id: str, user_id: str, server_id: str | None) -> dict[str, Any]:
+    if server_id is not None:
+        need_member(conn, server_id, user_id)
+    row, _ctx, _eff = need_channel(conn, channel_id, user_id, server_id=server_id)
+    return records.channel(row)
+
+
+def create_channel(tx: Tx, server_id: str, user_id: str, fields: dict[str, Any], limit: int) -> dict[str, Any]:
+    ctx = need_member(tx.conn, server_id, user_id)
+    need_server_bit(ctx, p.Permission.MANAGE_CHANNELS)
+    count, top = tx.conn.execute(
+        "SELECT count(*), max(position) FROM channels WHERE server_id = ?", (server_id,)
+    ).fetchone()
+    if count >= limit:
+        raise ApiError("limit_reached", f"A server holds at most {limit} channels")
+    position = 0 if top is None else min(top + 1, MAX_POSITION)
+    cid, now = tx.new_id()
+    tx.conn.execute(
+        "INSERT INTO channels (id, server_id, name, name_fold, type, position, category, topic, created_at)"
+        " VALUES (?, ?, ?, ?, ?, ?, ?, ?, ?)",
+        (cid, server_id, fields["name"], fold(fields["name"]), fields["type"], position,
+         fields.get("category"), fields.get("topic"), now),
+    )
+    row = tx.conn.execute(f"SELECT {CHANNEL_COLUMNS} FROM channels WHERE id = ?", (cid,)).fetchone()
+    data = records.channel(row)
+    tx.emit(Event("CHANNEL_CREATE", data, perms.viewers(tx.conn, cid)))
+    return data
+
+
+def update_channel(
+    tx: Tx, channel_id: str, user_id: str, server_id: str | None, changes: dict[str, Any]
+) -> dict[str, Any]:
+    if server_id is not None:
+        need_member(tx.conn, server_id, user_id)
+    _row, _ctx, eff = need_channel(tx.conn, channel_id, user_id, server_id=server_id)
+    need_bit(eff, p.Permission.MANAGE_CHANNELS)
+    if "name" in changes:
+        changes = {**changes, "name_fold": fold(changes["name"])}
+    if changes:
+        cols = ", ".join(f"{k} = ?" for k in changes)
+        tx.conn.execute(f"UPDATE channels SET {cols} WHERE id = ?", (*changes.values(), channel_id))
+    row = tx.conn.execute(f"SELECT {CHANNEL_COLUMNS} FROM channels WHERE id = ?", (channel_id,)).fetchone()
+    data = records.channel(row)
+    tx.emit(Event("CHANNEL_UPDATE", data, perms.viewers(tx.conn, channel_id)))
+    return data
+
+
+def delete_channel(tx: Tx, channel_id: str, user_id: str, server_id: str | None) -> None:
+    if server_id is not None:
+        need_member(tx.conn, server_id, user_id)
+    row, _ctx, eff = need_channel(tx.conn, channel_id, user_id, server_id=server_id)
+    need_bit(eff, p.Permission.MANAGE_CHANNELS)
+    audience = perms.viewers(tx.conn, channel_id)
+    for hook in DELETE_HOOKS:
+        hook(tx, row)
+    tx.emit(Event("CHANNEL_DELETE", {"id": channel_id, "server_id": row["server_id"]}, audience))
+    tx.conn.execute("DELETE FROM read_states WHERE channel_id = ?", (channel_id,))
+    # Messages go with the channel (FK cascade); the FTS triggers drop their index rows.
+    tx.conn.execute("DELETE FROM channels WHERE id = ?", (channel_id,))

@@ -1,0 +1,198 @@
+"""Server-channel messages: post, list with id cursors, get, edit, delete (API.md §3.5).
+
+Ids come from the writer's UUIDv7 clock, so they strictly increase in commit order and
+cursor paging is exact even when many messages share a millisecond (FIELD-CASES F08).
+"""
+
+from __future__ import annotations
+
+import re
+import sqlite3
+from collections.abc import Callable, Sequence
+from typing import Any
+
+from .. import permissions as p
+from .. import records
+from ..errors import ApiError
+from . import perms
+from .access import need_bit, need_channel, need_not_timed_out
+from .db import Event, Tx
+
+MENTION_RE = re.compile(r"(?<![A-Za-z0-9_-])@([A-Za-z0-9_-]+)")
+MESSAGE_COLUMNS = (
+    "id, channel_id, server_id, author_id, content, reply_to, mention_everyone, edited_at,"
+    " deleted, created_at, pinned_by, pinned_at"
+)
+SQL_MESSAGE = f"SELECT {MESSAGE_COLUMNS} FROM messages WHERE id = ? AND deleted = 0"
+
+# Reactions for message shapes: fn(conn, message_ids, viewer_id) -> {id: [..]}; set by
+# the reactions module when it exists (API.md §1.8 "reactions").
+REACTIONS_LOADER: list[Callable[[sqlite3.Connection, Sequence[str], str | None], dict[str, list[dict[str, Any]]]]] = []
+# Hooks after a post commits inside the transaction: fn(tx, message_row).
+POST_HOOKS: list[Callable[[Tx, sqlite3.Row], None]] = []
+
+
+def parse_mentions(content: str) -> tuple[list[str], bool]:
+    """Names mentioned (lower-cased, in order, once each) and whether @everyone appears."""
+    names: list[str] = []
+    everyone = False
+    for m in MENTION_RE.finditer(content):
+        name = m.group(1).rstrip("-").lower()
+        if not name:
+            continue
+        if name == "everyone":
+            everyone = True
+        elif name not in names:
+            names.append(name)
+    return names, everyone
+
+
+def _resolve_mentions(conn: sqlite3.Connection, server_id: str, names: list[str]) -> list[str]:
+    if not names:
+        return []
+    marks = ",".join("?" * len(names))
+    found = dict(conn.execute(
+        f"SELECT u.username_fold, u.id FROM members m JOIN users u ON u.id = m.user_id"
+        f" WHERE m.server_id = ? AND u.username_fold IN ({marks})", (server_id, *names),
+    ).fetchall())
+    return [found[n] for n in names if n in found]
+
+
+def _mentions_of(conn: sqlite3.Connection, ids: Sequence[str]) -> dict[str, list[str]]:
+    out: dict[str, list[str]] = {i: [] for i in ids}
+    if not ids:
+        return out
+    marks = ",".join("?" * len(ids))
+    for mid, uid in conn.execute(
+        f"SELECT message_id, user_id FROM message_mentions WHERE message_id IN ({marks})"
+        " ORDER BY rowid", list(ids),
+    ):
+        out[mid].append(uid)
+    return out
+
+
+def render(conn: sqlite3.Connection, rows: Sequence[sqlite3.Row], viewer: str | None) -> list[dict[str, Any]]:
+    """Message shapes for ``rows`` (mentions and reactions loaded in bulk)."""
+    ids = [r["id"] for r in rows]
+    mentions = _mentions_of(conn, ids)
+    reactions: dict[str, list[dict[str, Any]]] = {}
+    for loader in REACTIONS_LOADER:
+        reactions = loader(conn, ids, viewer)
+    return [records.message(r, mentions[r["id"]], reactions.get(r["id"])) for r in rows]
+
+
+def _store_mentions(tx: Tx, message_id: str, user_ids: list[str]) -> None:
+    tx.conn.execute("DELETE FROM message_mentions WHERE message_id = ?", (message_id,))
+    tx.conn.executemany(
+        "INSERT INTO message_mentions (message_id, user_id) VALUES (?, ?)", [(message_id, u) for u in user_ids]
+    )
+
+
+def post(tx: Tx, channel_id: str, user_id: str, content: str, reply_to: str | None) -> dict[str, Any]:
+    """Create a message after every check of §3.5 (re-run here, inside the write)."""
+    chan, ctx, eff = need_channel(tx.conn, channel_id, user_id)
+    need_bit(eff, p.Permission.SEND_MESSAGES)
+    mid, now = tx.new_id()
+    need_not_timed_out(tx.conn, chan["server_id"], user_id, now)
+    if reply_to is not None:
+        target = tx.conn.execute(
+            "SELECT 1 FROM messages WHERE id = ? AND channel_id = ? AND deleted = 0", (reply_to, channel_id)
+        ).fetchone()
+        if target is None:
+            raise ApiError("unknown_message", "The replied-to message does not exist in this channel")
+    names, everyone = parse_mentions(content)
+    everyone = everyone and p.has(eff, p.Permission.MANAGE_MESSAGES)
+    mentioned = _resolve_mentions(tx.conn, chan["server_id"], names)
+    tx.conn.execute(
+        "INSERT INTO messages (id, channel_id, server_id, author_id, content, reply_to, mention_everyone,"
+        " created_at) VALUES (?, ?, ?, ?, ?, ?, ?, ?)",
+        (mid, channel_id, chan["server_id"], user_id, content, reply_to, int(everyone), now),
+    )
+    _store_mentions(tx, mid, mentioned)
+    row = tx.conn.execute(SQL_MESSAGE, (mid,)).fetchone()
+    data = records.message(row, mentioned, [])
+    tx.emit(Event("MESSAGE_CREATE", data, perms.viewers(tx.conn, channel_id)))
+    for hook in POST_HOOKS:
+        hook(tx, row)
+    return data
+
+
+def list_messages(
+    conn: sqlite3.Connection, channel_id: str, user_id: str,
+    before: str | None, after: str | None, limit: int,
+) -> list[dict[str, Any]]:
+    """The §3.5 cursor table; always returned newest first."""
+    need_channel(conn, channel_id, user_id)
+    where, args = ["channel_id = ?", "deleted = 0"], [channel_id]
+    if before is not None:
+        where.append("id < ?")
+        args.append(before)
+    if after is not None:
+        where.append("id > ?")
+        args.append(after)
+    order = "ASC" if after is not None else "DESC"
+    rows = conn.execute(
+        f"SELECT {MESSAGE_COLUMNS} FROM messages WHERE {' AND '.join(where)} ORDER BY id {order} LIMIT ?",
+        (*args, limit),
+    ).fetchall()
+    if order == "ASC":
+        rows.reverse()
+    return render(conn, rows, user_id)
+
+
+def get_message(conn: sqlite3.Connection, channel_id: str, message_id: str, user_id: str) -> dict[str, Any]:
+    need_channel(conn, channel_id, user_id)
+    row = conn.execute(SQL_MESSAGE, (message_id,)).fetchone()
+    if row is None or row["channel_id"] != channel_id:
+        raise ApiError("unknown_message")
+    return render(conn, [row], user_id)[0]
+
+
+def visible_message(conn: sqlite3.Connection, message_id: str, user_id: str) -> tuple[sqlite3.Row, int]:
+    """The message and the caller's permissions in its channel; 404 when hidden."""
+    row = conn.execute(SQL_MESSAGE, (message_id,)).fetchone()
+    if row is None:
+        raise ApiError("unknown_message")
+    try:
+        _chan, _ctx, eff = need_channel(conn, row["channel_id"], user_id)
+    except ApiError:
+        raise ApiError("unknown_message") from None
+    return row, eff
+
+
+def edit(tx: Tx, message_id: str, user_id: str, content: str) -> dict[str, Any]:
+    row, eff = visible_message(tx.conn, message_id, user_id)
+    if row["author_id"] != user_id:
+        raise ApiError("missing_permission", "Only the author may edit a message")
+    names, everyone = parse_mentions(content)
+    everyone = everyone and p.has(eff, p.Permission.MANAGE_MESSAGES)
+    mentioned = _resolve_mentions(tx.conn, row["server_id"], names)
+    tx.conn.execute(
+        "UPDATE messages SET content = ?, mention_everyone = ?, edited_at = ? WHERE id = ?",
+        (content, int(everyone), tx.now(), message_id),
+    )
+    _store_mentions(tx, message_id, mentioned)
+    fresh = tx.conn.execute(SQL_MESSAGE, (message_id,)).fetchone()
+    audience = perms.viewers(tx.conn, row["channel_id"])
+    if REACTIONS_LOADER:
+        # reactions[].me differs per receiver (API.md §6.7)
+        per_user = {uid: render(tx.conn, [fresh], uid)[0] for uid in audience}
+        tx.emit(Event("MESSAGE_UPDATE", per_user, audience, per_user=True))
+        return render(tx.conn, [fresh], user_id)[0]
+    data = render(tx.conn, [fresh], user_id)[0]
+    tx.emit(Event("MESSAGE_UPDATE", data, audience))
+    return data
+
+
+def delete(tx: Tx, message_id: str, user_id: str) -> None:
+    """Soft delete: blank the content at once; author, owner or MANAGE_MESSAGES."""
+    row, eff = visible_message(tx.conn, message_id, user_id)
+    if row["author_id"] != user_id and not p.has(eff, p.Permission.MANAGE_MESSAGES):
+        raise ApiError("missing_permission", "You may not delete this message")
+    tx.conn.execute(
+        "UPDATE messages SET deleted = 1, content = '', pinned_at = NULL, pinned_by = NULL WHERE id = ?",
+        (message_id,),
+    )
+    tx.conn.execute("DELETE FROM message_mentions WHERE message_id = ?", (message_id,))
+    tx.emit(Event("MESSAGE_DELETE", {"id": message_id, "channel_id": row["channel_id"]},
+                  perms.viewers(tx.conn, row["channel_id"])))
