@@ -65,7 +65,7 @@ def _mentions_of(conn: sqlite3.Connection, ids: Sequence[str]) -> dict[str, list
     marks = ",".join("?" * len(ids))
     for mid, uid in conn.execute(
         f"SELECT message_id, user_id FROM message_mentions WHERE message_id IN ({marks})"
-        " ORDER BY rowid", list(ids),
+        " ORDER BY message_id, ordinal", list(ids),
     ):
         out[mid].append(uid)
     return out
@@ -84,7 +84,8 @@ def render(conn: sqlite3.Connection, rows: Sequence[sqlite3.Row], viewer: str | 
 def _store_mentions(tx: Tx, message_id: str, user_ids: list[str]) -> None:
     tx.conn.execute("DELETE FROM message_mentions WHERE message_id = ?", (message_id,))
     tx.conn.executemany(
-        "INSERT INTO message_mentions (message_id, user_id) VALUES (?, ?)", [(message_id, u) for u in user_ids]
+        "INSERT INTO message_mentions (message_id, user_id, ordinal) VALUES (?, ?, ?)",
+        [(message_id, u, i) for i, u in enumerate(user_ids)],
     )
 
 

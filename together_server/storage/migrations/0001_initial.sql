@@ -99,6 +99,7 @@ CREATE INDEX messages_pinned ON messages(channel_id, pinned_at) WHERE pinned_at 
 CREATE TABLE message_mentions (
     message_id  TEXT NOT NULL REFERENCES messages(id) ON DELETE CASCADE,
     user_id     TEXT NOT NULL,
+    ordinal     INTEGER NOT NULL,          -- order of first appearance in the content
     PRIMARY KEY (message_id, user_id)
 ) WITHOUT ROWID;
 CREATE INDEX message_mentions_user ON message_mentions(user_id, message_id);
