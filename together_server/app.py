@@ -18,6 +18,7 @@ from quart import Response, g, request
 from quart_trio import QuartTrio
 from werkzeug.exceptions import HTTPException, MethodNotAllowed, RequestEntityTooLarge
 
+from .api import limiting
 from .api.common import AUTH_BUCKET, POLICIES, json
 from .auth.request import Caller
 from .errors import ApiError, error_body, invalid
@@ -51,6 +52,7 @@ def create_app(st: AppState) -> QuartTrio:
     from .api import register_blueprints
 
     register_blueprints(app)
+    limiting.build_limiters(st)
     origins = set(st.config.server.allowed_origins)
 
     def origin_allowed(origin: str | None) -> bool:
@@ -76,9 +78,12 @@ def create_app(st: AppState) -> QuartTrio:
         policy = POLICIES.get(endpoint, "any")
         who = st.auth.resolve(request.headers.get("Authorization"))
         g.caller = who
-        limiter_hook = st.extras.get("rate_limit")
-        if limiter_hook is not None and endpoint != "meta.health":
-            limiter_hook(endpoint in AUTH_BUCKET, who)
+        if endpoint != "meta.health":
+            ip = limiting.peer_ip(st, request.remote_addr, request.headers.getlist("X-Forwarded-For"))
+            headers, refusal = limiting.check(st, auth_route=endpoint in AUTH_BUCKET, who=who, ip=ip)
+            g.ratelimit_headers = headers
+            if refusal is not None:
+                raise refusal
         if request.routing_exception is not None:
             return None  # dispatch raises the 404/405
         if policy != "none":

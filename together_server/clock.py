@@ -11,7 +11,7 @@ _FORMAT = "%Y-%m-%dT%H:%M:%S.%fZ"
 def format_us(epoch_us: int) -> str:
     """Epoch microseconds -> ``2026-03-14T10:30:00.123456Z`` (the one formatter)."""
     seconds, micros = divmod(epoch_us, 1_000_000)
-    base = _dt.datetime.fromtimestamp(seconds, _dt.timezone.utc)
+    base = _dt.datetime.fromtimestamp(seconds, _dt.UTC)
     return base.replace(microsecond=micros).strftime(_FORMAT)
 
 
@@ -29,4 +29,4 @@ def ts_after_seconds(seconds: float) -> str:
 
 
 def parse_ts(ts: str) -> _dt.datetime:
-    return _dt.datetime.strptime(ts, _FORMAT).replace(tzinfo=_dt.timezone.utc)
+    return _dt.datetime.strptime(ts, _FORMAT).replace(tzinfo=_dt.UTC)

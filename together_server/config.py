@@ -9,7 +9,6 @@ as :class:`ConfigError` whose message names the key, e.g.
 
 from __future__ import annotations
 
-import ipaddress
 import tomllib
 from pathlib import Path
 from typing import Any, Literal
@@ -221,11 +220,12 @@ def structure_config(data: dict[str, Any], base_dir: str = ".") -> Config:
 
 
 def _post_validate(cfg: Config) -> None:
-    for i, entry in enumerate(cfg.server.trusted_proxies):
-        try:
-            ipaddress.ip_network(entry, strict=False)
-        except ValueError:
-            raise ConfigError(f"server.trusted_proxies[{i}]: not an IP address or CIDR range: {entry!r}") from None
+    from .ratelimit import parse_trusted  # one rule for what a trusted proxy entry is
+
+    try:
+        parse_trusted(cfg.server.trusted_proxies)
+    except ValueError as exc:
+        raise ConfigError(f"server.{exc}") from None
     if cfg.auth.jwt_secret is not None and len(cfg.auth.jwt_secret) < 32:
         raise ConfigError("auth.jwt_secret: must be at least 32 characters")
     if cfg.ice.turn_secret is not None and len(cfg.ice.turn_secret) < 32:

@@ -33,6 +33,7 @@ from .config import Config
 from .gateway.hub import Hub
 from .state import AppState
 from .storage import accounts, servers
+from .storage.bots import BotRegistry
 from .storage.db import Database
 
 log = logging.getLogger("together_server")
@@ -156,13 +157,17 @@ async def _serve(
         for sid in await db.read(accounts.recently_ended, since):
             revocations.end("session", sid)
         await db.write(lambda tx: _startup_reset(tx.conn))
+        bots = BotRegistry()
+        await db.read(bots.load)
+        revocations.listeners.append(bots.on_revocation)
         passwords = Passwords(
             memory_kib=cfg.auth.argon2_memory_kib, time_cost=cfg.auth.argon2_time_cost,
             parallelism=cfg.auth.argon2_parallelism,
         )
         st = AppState(
             config=cfg, db=db, tokens=tokens, revocations=revocations,
-            auth=Authenticator(tokens, revocations), passwords=passwords, hub=hub,
+            auth=Authenticator(tokens, revocations, bot_lookup=bots.by_hash, bot_live=bots.is_live),
+            passwords=passwords, hub=hub, bots=bots,
         )
         app = create_app(st)
         stop = trio.Event()
@@ -178,6 +183,8 @@ async def _serve(
             ttl = cfg.auth.refresh_token_ttl_seconds
             nursery.start_soon(_every, 30.0, lambda: db.write(lambda tx: accounts.expire_sessions(tx, ttl, st.revoke)))
             nursery.start_soon(_every, 60.0, revocations.prune)
+            if st.limiters is not None:
+                nursery.start_soon(_every, 10.0, st.limiters.prune)
             nursery.start_soon(_purge_loop, db)
             for hook in STARTUP_HOOKS:
                 hook(st, nursery)

@@ -22,6 +22,7 @@ class AppState:
     auth: Authenticator
     passwords: Passwords
     hub: Any  # gateway.hub.Hub (presence: ``hub.is_online(user_id)``)
+    bots: Any = None  # storage.bots.BotRegistry (live bot tokens)
     limiters: Any = None  # ratelimit.Limiters or None when disabled
     trusted_proxies: tuple[Any, ...] = ()
     extras: dict[str, Any] = attrs.field(factory=dict)

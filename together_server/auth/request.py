@@ -47,10 +47,12 @@ class Authenticator:
     def __init__(
         self, tokens: Tokens, revocations: Revocations,
         bot_lookup: Callable[[str], BotCredential | None] = lambda digest: None,
+        bot_live: Callable[[str], bool] = lambda generation: False,
     ) -> None:
         self.tokens = tokens
         self.revocations = revocations
         self.bot_lookup = bot_lookup
+        self.bot_live = bot_live
 
     def from_access_token(self, token: str, scheme: str = "Bearer") -> Caller | ApiError:
         try:
@@ -59,7 +61,7 @@ class Authenticator:
             return _challenge(exc.code, scheme)
         if claims.get("bot") is True:
             bgen = claims["bgen"]
-            if self.revocations.is_ended("bot", bgen):
+            if not self.bot_live(bgen):
                 return _challenge("invalid_bot_token", scheme)
             return Caller(claims["sub"], str(claims.get("username", "")), True, bgen=bgen, scheme=scheme)
         sid = claims["sid"]

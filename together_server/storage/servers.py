@@ -67,13 +67,7 @@ def member_ids(conn: sqlite3.Connection, server_id: str) -> set[str]:
 
 def holders_of(conn: sqlite3.Connection, server_id: str, bit: int) -> set[str]:
     """Members whose server-level permissions hold ``bit`` (invite events, §6.7)."""
-    srv = get_server(conn, server_id)
-    if srv is None:
-        return set()
-    return {
-        uid for uid, base, _roles in perms._server_member_bases(conn, server_id, srv["owner_id"])
-        if p.has(base, bit)
-    }
+    return {uid for uid, base in perms.server_perms_by_member(conn, server_id).items() if p.has(base, bit)}
 
 
 def my_servers(conn: sqlite3.Connection, user_id: str) -> list[dict[str, Any]]:

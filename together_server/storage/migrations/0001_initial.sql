@@ -145,6 +145,7 @@ CREATE TABLE overrides (
     deny        INTEGER NOT NULL,
     CHECK ((role_id IS NULL) != (user_id IS NULL))
 );
+CREATE INDEX overrides_channel ON overrides(channel_id);
 CREATE UNIQUE INDEX overrides_role ON overrides(channel_id, role_id) WHERE role_id IS NOT NULL;
 CREATE UNIQUE INDEX overrides_user ON overrides(channel_id, user_id) WHERE user_id IS NOT NULL;
 

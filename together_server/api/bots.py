@@ -1,0 +1,110 @@
+"""``/bots`` (API.md §4.7): humans manage their bots; bots swap a token for a JWT."""
+
+from __future__ import annotations
+
+from quart import Blueprint, Response
+
+from ..errors import invalid
+from ..storage import bots as store
+from ..validation import UNSET, F
+from .common import body, caller, json, no_content, path_id, route, state
+
+bp = Blueprint("bots", __name__)
+
+
+def _name_check(v: str) -> str | None:
+    name = v.strip()
+    if not 1 <= len(name) <= 64:
+        return "length must be between 1 and 64 after trimming"
+    if not any(ch.isalnum() for ch in name):
+        return "must contain at least one letter or digit"
+    return None
+
+
+CREATE = [F("name", required=True, max=10_000, check=_name_check), F("description", nullable=True, max=512)]
+PATCH = [F("name", max=10_000, check=_name_check), F("description", nullable=True, max=512)]
+
+
+def registry() -> store.BotRegistry:
+    return state().bots  # type: ignore[no-any-return]
+
+
+@route(bp, "/bots", ["POST"], auth="human")
+async def create_bot() -> Response:
+    args = await body(CREATE)
+    st, uid = state(), caller().user_id
+    name, desc = args["name"].strip(), args["description"] or None
+    limit = st.config.limits.bots_per_user
+    reg = registry()
+    bot, token = await st.db.write(lambda tx: store.create_bot(tx, reg, uid, name, desc, limit))
+    return json({"bot": bot, "token": token}, 201)
+
+
+@route(bp, "/bots", ["GET"], auth="human")
+async def list_bots() -> Response:
+    return json({"bots": await state().db.read(store.list_bots, caller().user_id)})
+
+
+@route(bp, "/bots/<bot_id>", ["GET"], auth="human")
+async def get_bot(bot_id: str) -> Response:
+    bid = path_id(bot_id, "unknown_bot")
+    return json(await state().db.read(store.get_own_bot, bid, caller().user_id))
+
+
+@route(bp, "/bots/<bot_id>", ["PATCH"], auth="human")
+async def update_bot(bot_id: str) -> Response:
+    raw = await body(PATCH)  # POST-style: "" and null on description both clear (§1.2)
+    bid = path_id(bot_id, "unknown_bot")
+    changes = {}
+    if raw["name"] is not UNSET and raw["name"] is not None:
+        changes["name"] = raw["name"].strip()
+    elif raw["name"] is None:
+        raise invalid({"name": "must not be null"})
+    if raw["description"] is not UNSET:
+        changes["description"] = raw["description"] or None
+    uid = caller().user_id
+    return json(await state().db.write(lambda tx: store.update_bot(tx, bid, uid, changes)))
+
+
+@route(bp, "/bots/<bot_id>", ["DELETE"], auth="human")
+async def revoke_bot(bot_id: str) -> Response:
+    bid = path_id(bot_id, "unknown_bot")
+    st, uid = state(), caller().user_id
+    await st.db.write(lambda tx: store.revoke_bot(tx, bid, uid, st.revoke))
+    return no_content()
+
+
+@route(bp, "/bots/<bot_id>/token/regenerate", ["POST"], auth="human")
+async def regenerate(bot_id: str) -> Response:
+    bid = path_id(bot_id, "unknown_bot")
+    st, uid = state(), caller().user_id
+    reg = registry()
+    bot, token = await st.db.write(lambda tx: store.regenerate(tx, reg, bid, uid, st.revoke))
+    return json({"bot": bot, "token": token})
+
+
+@route(bp, "/bots/<bot_id>/logs", ["GET"], auth="human")
+async def logs(bot_id: str) -> Response:
+    bid = path_id(bot_id, "unknown_bot")
+    return json({"logs": await state().db.read(store.logs, bid, caller().user_id)})
+
+
+@route(bp, "/bots/connect", ["POST"], auth="bot")
+async def connect() -> Response:
+    st, c = state(), caller()
+    assert c.bgen is not None
+    token = st.tokens.issue(c.user_id, c.username, bgen=c.bgen)
+    return json({"access_token": token, "expires_in": st.tokens.ttl})
+
+
+# A bot's posts are logged; a deleted account's bots are revoked (API.md §4.7, §3.2).
+def _install_hooks() -> None:
+    from ..storage import messages, users
+
+    if store.log_message not in messages.POST_HOOKS:
+        messages.POST_HOOKS.append(store.log_message)
+    if store.revoke_all_of not in users.DELETE_HOOKS:
+        users.DELETE_HOOKS.append(store.revoke_all_of)
+
+
+_install_hooks()
