@@ -15,6 +15,7 @@ import os
 import secrets
 import stat
 import time
+from collections import OrderedDict
 from collections.abc import Callable
 from pathlib import Path
 from typing import Any
@@ -52,12 +53,21 @@ def load_or_create_secret(data_dir: Path) -> str:
 
 
 class Tokens:
-    """Issue and check access JWTs. ``ttl`` in seconds."""
+    """Issue and check access JWTs. ``ttl`` in seconds.
+
+    Verified claims are cached by the exact token string (bounded LRU), so a client that
+    sends the same token on every request pays for the HMAC and JSON parsing once; the
+    expiry is still compared with the clock on every use, and revocation is checked by
+    the caller every time.
+    """
+
+    CACHE_SIZE = 4096
 
     def __init__(self, secret: str, ttl: int, clock: Callable[[], float] = time.time) -> None:
         self._secret = secret
         self.ttl = ttl
         self._clock = clock
+        self._cache: OrderedDict[str, dict[str, Any]] = OrderedDict()
 
     def issue(self, user_id: str, username: str, *, sid: str | None = None, bgen: str | None = None) -> str:
         now = int(self._clock())
@@ -78,6 +88,20 @@ class Tokens:
         Only HS256 is accepted (a token naming ``none`` or any other algorithm fails);
         ``exp``, ``iat`` and ``sub`` are required; no leeway.
         """
+        cached = self._cache.get(token)
+        if cached is not None:
+            if cached["exp"] <= self._clock():
+                del self._cache[token]
+                raise ApiError("token_expired")
+            self._cache.move_to_end(token)
+            return cached
+        claims = self._verify(token)
+        self._cache[token] = claims
+        if len(self._cache) > self.CACHE_SIZE:
+            self._cache.popitem(last=False)
+        return claims
+
+    def _verify(self, token: str) -> dict[str, Any]:
         try:
             claims = jwt.decode(
                 token, self._secret, algorithms=[ALGORITHM],
