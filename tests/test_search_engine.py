@@ -267,6 +267,9 @@ def test_filters(world: World) -> None:
     assert world.ids("after:2026-03-10") == [v]
     assert world.ids("after:2026-03-05 before:2026-03-20") == [b]
     assert world.ids("after:2026-03-04 before:2026-03-20") == [b, a]
+    assert world.ids("hello before:2026-03-10") == [a]
+    assert world.ids("hello after:2026-03-05") == [v, b]
+    assert world.ids("hello after:2026-03-20") == []
     assert world.ids("after:9999-12-31") == []
     assert world.ids("before:0001-01-01") == []
     # a channel the caller may not view is never searched

@@ -137,15 +137,33 @@ def _build_plan(
             return None
         where.append("m.author_id = ?")
         params.append(authors[0])
+    # Dates also become seq/id bounds: created_at never decreases along seq (schema), so
+    # FTS5 and the (server_id, id) index can skip to the right range instead of walking
+    # every newer message. The created_at conditions stay, so the bounds are only a hint.
+    seq_bounds: list[tuple[str, int]] = []
     if query.before_date is not None:
+        day = _day_start(query.before_date)
         where.append("m.created_at < ?")
-        params.append(_day_start(query.before_date))
+        params.append(day)
+        found = _first_at_or_after(conn, day)
+        if found is not None:
+            where.append("m.id < ?")
+            params.append(found[1])
+            seq_bounds.append(("<", found[0]))
     if query.after_date is not None:
         if query.after_date == datetime.date.max:
             return None  # nothing is created after the last representable day
+        day = _day_start(query.after_date + datetime.timedelta(days=1))
         where.append("m.created_at >= ?")
-        params.append(_day_start(query.after_date + datetime.timedelta(days=1)))
+        params.append(day)
+        found = _first_at_or_after(conn, day)
+        if found is None:
+            return None
+        where.append("m.id >= ?")
+        params.append(found[1])
+        seq_bounds.append((">=", found[0]))
     if query.has_link:
+        # Exactly the WHERE of the partial index messages_links (0002_search.sql).
         where.append("(m.content LIKE '%http://%' OR m.content LIKE '%https://%')")
 
     match_where: list[str] = []
@@ -169,6 +187,10 @@ def _build_plan(
     else:
         sql_from = "FROM messages AS m"
         driver = None
+    if driver is not None:
+        for op, seq in seq_bounds:
+            match_where.append(f"{driver}.rowid {op} ?")
+            match_params.append(seq)
     rank_expr = f"-({' + '.join(ranks)})" if ranks else "0.0"
     return _Plan(sql_from, " AND ".join(match_where + where), match_params + params, driver, rank_expr)
 
@@ -241,6 +263,28 @@ def _result(conn: sqlite3.Connection, query: SearchQuery, row: Any, rank: float)
         "created_at": created_at,
         "rank": rank,
     }
+
+
+def _first_at_or_after(conn: sqlite3.Connection, when: str) -> tuple[int, str] | None:
+    """``(seq, id)`` of the first message created at or after ``when``, by binary search
+    over seq (about 20 rowid lookups), or ``None``."""
+    row = conn.execute("SELECT min(seq), max(seq) FROM messages").fetchone()
+    if row[0] is None:
+        return None
+    lo, hi = row[0], row[1] + 1  # answer in [lo, hi]; hi means "none"
+    while lo < hi:
+        mid = (lo + hi) // 2
+        probe = conn.execute(
+            "SELECT seq, created_at FROM messages WHERE seq >= ? ORDER BY seq LIMIT 1", (mid,)
+        ).fetchone()
+        if probe[1] >= when:
+            hi = mid
+        else:
+            lo = probe[0] + 1  # every seq up to probe[0] is older (or absent)
+    found = conn.execute(
+        "SELECT seq, id FROM messages WHERE seq >= ? ORDER BY seq LIMIT 1", (lo,)
+    ).fetchone()
+    return (found[0], found[1]) if found is not None else None
 
 
 def _day_start(day: datetime.date) -> str:

@@ -56,6 +56,12 @@ BEGIN
         VALUES ('delete', old.seq, together_segment(old.content));
 END;
 
+-- has:link (API.md §7.2) without scanning every message of a server: a partial index of
+-- the messages holding a link. The search engine's WHERE term is this exact expression,
+-- which is what lets SQLite use the index.
+CREATE INDEX messages_links ON messages(server_id, id)
+    WHERE content LIKE '%http://%' OR content LIKE '%https://%';
+
 -- Backfill whatever messages exist already.
 INSERT INTO messages_fts(rowid, body) SELECT seq, body FROM messages_fts_src;
 INSERT INTO messages_fts_raw(rowid, body) SELECT seq, body FROM messages_fts_src;
