@@ -10,6 +10,7 @@ answered with a plain ``500 internal_error``.
 
 from __future__ import annotations
 
+import contextlib
 import logging
 import time
 from typing import Any
@@ -101,6 +102,11 @@ def create_app(st: AppState) -> QuartTrio:
 
     @app.after_request
     async def finish(resp: Response) -> Response:
+        # Wait for the whole request body even when nothing read it (a 429, 401 or 403
+        # refused before the handler): hypercorn recycles a keep-alive connection only once
+        # the request is complete, and otherwise the client's next request on it hangs.
+        with contextlib.suppress(Exception):
+            await request.body
         for k, v in g.get("ratelimit_headers", ()):
             resp.headers[k] = v
         origin = request.headers.get("Origin")
