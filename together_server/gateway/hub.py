@@ -1,94 +1,398 @@
-"""The hub: who receives what (DESIGN.md "Fan-out", API.md §6.7).
+"""The hub: live sessions, who receives what, and session lifecycles (API.md §6.5-§6.8).
 
 The storage writer calls :meth:`Hub.publish` on the trio thread after each COMMIT with
 that commit's events, in commit order; each event already names its receiving user ids
 (taken inside the transaction). The hub encodes each event's ``d`` once and hands the
-bytes to every attached session of every receiver through the session's bounded
-``deliver`` (which never blocks: a full queue closes that session with 4008).
+string to every session of every receiver (attached or held); each session splices its
+own envelope and ``s`` around it (DESIGN.md "Fan-out") and queues it without blocking —
+a full queue closes that session alone with 4008 (STYLE.md §6).
+
+Lifecycle: :meth:`open` creates or resumes a session (before the upgrade is accepted,
+so ``limit_reached`` can still be an HTTP 400); :meth:`close` and
+:meth:`connection_lost` detach it, then it is *held* for
+``gateway.resume_window_seconds`` or *ended* at once (client 1000, server 4001). Ending
+a session runs its side effects in the background: the voice state bound to it leaves,
+and the user's last session ending announces them offline.
+
+:meth:`start` (a daemon start-up hook) gives the hub its config, database and nursery,
+and subscribes :meth:`on_revoked` to the revocation list (4001 closes).
 """
 
 from __future__ import annotations
 
+import heapq
+import itertools
 import logging
+import secrets
+from collections import Counter
 from collections.abc import Iterable
-from typing import Any, Protocol
+from typing import Any
 
-import orjson
+import trio
 
+from ..auth.request import Caller
+from ..config import GatewayConfig
+from ..errors import ApiError
+from ..storage import ready as ready_store
+from ..storage import voice as voice_store
 from ..storage.db import Event
+from .live import Attachment, Session
+from .protocol import (
+    CLOSE_NORMAL,
+    CLOSE_RESUMED_ELSEWHERE,
+    CLOSE_REVOKED,
+    ResumeRequest,
+    RollingWindow,
+    dispatch_frame,
+    encode,
+)
 
 log = logging.getLogger(__name__)
 
-
-class Receiver(Protocol):
-    """What the hub needs of a gateway session."""
-
-    session_id: str
-    user_id: str
-
-    def deliver(self, event_type: str, payload: bytes) -> None: ...
-
-    def close_nowait(self, code: int, reason: str) -> None: ...
+TYPING_INTERVAL = 5.0  # seconds between TYPING_START broadcasts per user and channel (§6.8)
+PRESENCE_OPS, PRESENCE_PERIOD = 5, 60.0  # PRESENCE_UPDATE ops per user per rolling minute
+PRESENCE_QUEUE = 10_000  # pending online/offline announcements
 
 
 class Hub:
-    def __init__(self) -> None:
-        self._by_user: dict[str, dict[str, Receiver]] = {}
+    """Registry of gateway sessions and the fan-out of events to them."""
+
+    def __init__(self, gateway: GatewayConfig | None = None, sessions_per_user: int = 16) -> None:
+        self.cfg = gateway or GatewayConfig()
+        self.sessions_per_user = sessions_per_user
+        self._sessions: dict[str, Session] = {}
+        self._by_user: dict[str, dict[str, Session]] = {}
+        self._by_bound: dict[tuple[str, str], set[str]] = {}
+        self._held: list[tuple[float, int, str]] = []
+        self._held_tiebreak = itertools.count()
+        self._opened = itertools.count(1)
+        self._typing: dict[tuple[str, str], float] = {}
+        self._presence_ops: dict[str, RollingWindow] = {}
+        self._voice_sessions: set[str] = set()
+        self._nursery: trio.Nursery | None = None
+        self._db: Any = None
+        self._wake: trio.Event | None = None
+        self._presence_send: trio.MemorySendChannel[tuple[str, bool]] | None = None
+        self.closing = False
         self.published = 0
+        self.closes: Counter[int] = Counter()
 
-    # -- sessions ----------------------------------------------------------------------
+    # -- start-up ----------------------------------------------------------------------
 
-    def add(self, session: Receiver) -> None:
-        self._by_user.setdefault(session.user_id, {})[session.session_id] = session
+    def start(self, state: Any, nursery: trio.Nursery) -> None:
+        """Wire the hub into a running daemon (called from ``daemon.STARTUP_HOOKS``)."""
+        self.cfg = state.config.gateway
+        self.sessions_per_user = state.config.limits.gateway_sessions_per_user
+        self._db = state.db
+        self._nursery = nursery
+        self._wake = trio.Event()
+        state.revocations.listeners.append(self.on_revoked)
+        send, receive = trio.open_memory_channel[tuple[str, bool]](PRESENCE_QUEUE)
+        self._presence_send = send
+        nursery.start_soon(self._reap_held)
+        nursery.start_soon(self._announce_presence, receive)
 
-    def remove(self, session: Receiver) -> None:
-        sessions = self._by_user.get(session.user_id)
-        if sessions is not None:
-            sessions.pop(session.session_id, None)
-            if not sessions:
-                del self._by_user[session.user_id]
-
-    def sessions_of(self, user_id: str) -> list[Receiver]:
-        return list(self._by_user.get(user_id, {}).values())
-
-    def all_sessions(self) -> list[Receiver]:
-        return [s for sessions in self._by_user.values() for s in sessions.values()]
+    # -- queries -----------------------------------------------------------------------
 
     def is_online(self, user_id: str) -> bool:
-        """Has at least one gateway session (presence, API.md §6.5)."""
+        """Has at least one session, attached or held (presence, §6.5)."""
         return user_id in self._by_user
+
+    def get(self, session_id: str) -> Session | None:
+        """A live (attached or held) session by id."""
+        return self._sessions.get(session_id)
+
+    def sessions_of(self, user_id: str) -> list[Session]:
+        return list(self._by_user.get(user_id, {}).values())
+
+    def all_sessions(self) -> list[Session]:
+        return list(self._sessions.values())
+
+    def latest_session_of(self, user_id: str) -> Session | None:
+        """The user's most recently opened live session (voice joins, §4.6)."""
+        mine = self._by_user.get(user_id)
+        return max(mine.values(), key=lambda s: s.opened) if mine else None
+
+    def statistics(self) -> dict[str, Any]:
+        attached = sum(1 for s in self._sessions.values() if s.attached)
+        return {
+            "users": len(self._by_user), "sessions": len(self._sessions), "attached": attached,
+            "held": len(self._sessions) - attached, "published": self.published,
+            "closes": dict(self.closes),
+        }
+
+    # -- lifecycle ---------------------------------------------------------------------
+
+    def open(self, caller: Caller, resume: ResumeRequest | None, attachment: Attachment) -> tuple[Session, list[str] | None]:
+        """Resume or create a session for ``caller`` and attach ``attachment`` to it.
+
+        Returns ``(session, preamble)``: for a resume, the replayed frames followed by
+        RESUMED (§6.5); ``None`` for a fresh session (the caller sends READY as ``s`` 1).
+        Raises ApiError ``limit_reached`` when the user holds the maximum number of
+        sessions and none of them is held (§6.1).
+        """
+        bound = ("bot", caller.bgen) if caller.bgen is not None else ("session", caller.sid or "")
+        if resume is not None:
+            found = self._sessions.get(resume.session_id)
+            if found is not None and found.user_id == caller.user_id and found.is_bot == caller.is_bot:
+                frames = found.replay_after(resume.seq)
+                if frames is not None:
+                    self._resume(found, bound, frames, attachment)
+                    return found, frames
+        mine = self._by_user.get(caller.user_id, {})
+        while len(mine) >= self.sessions_per_user:
+            held = [s for s in mine.values() if not s.attached]
+            if not held:
+                raise ApiError("limit_reached", f"At most {self.sessions_per_user} gateway sessions per user")
+            self._end(min(held, key=lambda s: s.opened))
+            mine = self._by_user.get(caller.user_id, {})
+        session = Session(
+            self, secrets.token_urlsafe(18), caller.user_id, caller.username, caller.is_bot, bound,
+            next(self._opened), self.cfg.resume_buffer_events,
+        )
+        first = caller.user_id not in self._by_user
+        self._sessions[session.session_id] = session
+        self._by_user.setdefault(caller.user_id, {})[session.session_id] = session
+        self._by_bound.setdefault(bound, set()).add(session.session_id)
+        session.attachment = attachment
+        if first:
+            self._queue_presence(caller.user_id, True)
+        return session, None
+
+    def _resume(self, s: Session, bound: tuple[str, str], frames: list[str], attachment: Attachment) -> None:
+        if s.attachment is not None:
+            s.attachment.request_close(CLOSE_RESUMED_ELSEWHERE, "session resumed on another connection")
+            self.closes[CLOSE_RESUMED_ELSEWHERE] += 1
+        if bound != s.bound:
+            self._unbind(s)
+            s.bound = bound
+            self._by_bound.setdefault(bound, set()).add(s.session_id)
+        s.held_until = None
+        s.seq += 1
+        resumed = dispatch_frame("RESUMED", s.seq, encode({"session_id": s.session_id, "replayed": len(frames)}))
+        s.buffer.append((s.seq, resumed))
+        frames.append(resumed)
+        s.attachment = attachment
+
+    def close(self, s: Session, code: int, reason: str = "") -> None:
+        """Close the session's socket with ``code``; 1000 and 4001 end the session, any
+        other code holds it for resume (§6.5)."""
+        att = s.attachment
+        if att is not None:
+            s.attachment = None
+            att.request_close(code, reason)
+            self.closes[code] += 1
+        if code in (CLOSE_NORMAL, CLOSE_REVOKED):
+            self._end(s)
+        else:
+            self._hold(s)
+
+    def connection_lost(self, s: Session, attachment: Attachment, peer_code: int | None) -> None:
+        """The socket behind ``attachment`` is gone without a server close: a client
+        close with 1000 ends the session, anything else holds it."""
+        if s.attachment is not attachment:
+            return  # already detached (server close, or resumed elsewhere)
+        s.attachment = None
+        if peer_code == CLOSE_NORMAL:
+            self._end(s)
+        else:
+            self._hold(s)
+
+    def discard(self, s: Session) -> None:
+        """End a session now (no resume possible)."""
+        self._end(s)
+
+    def _hold(self, s: Session) -> None:
+        if s.ended or s.attached or s.held_until is not None or self.closing:
+            return
+        window = self.cfg.resume_window_seconds
+        if window <= 0:
+            self._end(s)
+            return
+        s.held_until = trio.current_time() + window
+        heapq.heappush(self._held, (s.held_until, next(self._held_tiebreak), s.session_id))
+        if self._wake is not None:
+            self._wake.set()
+
+    def _unbind(self, s: Session) -> None:
+        ids = self._by_bound.get(s.bound)
+        if ids is not None:
+            ids.discard(s.session_id)
+            if not ids:
+                del self._by_bound[s.bound]
+
+    def _end(self, s: Session) -> None:
+        if s.ended:
+            return
+        s.ended = True
+        if s.attachment is not None:
+            s.attachment.request_close(CLOSE_NORMAL)
+            s.attachment = None
+        self._sessions.pop(s.session_id, None)
+        self._unbind(s)
+        mine = self._by_user.get(s.user_id)
+        if mine is not None:
+            mine.pop(s.session_id, None)
+            if not mine:
+                del self._by_user[s.user_id]
+                self._presence_ops.pop(s.user_id, None)
+                self._queue_presence(s.user_id, False)
+        s.buffer.clear()
+        if s.session_id in self._voice_sessions:
+            self._voice_sessions.discard(s.session_id)
+            self.end_voice(s.session_id)
+
+    async def _reap_held(self) -> None:
+        """End held sessions whose resume window ran out."""
+        assert self._wake is not None
+        while True:
+            while self._held:
+                deadline, _, sid = self._held[0]
+                s = self._sessions.get(sid)
+                if s is None or s.held_until != deadline:
+                    heapq.heappop(self._held)  # resumed, ended or held again since
+                    continue
+                if deadline > trio.current_time():
+                    break
+                heapq.heappop(self._held)
+                self._end(s)
+            self._wake = trio.Event()
+            if self._held:
+                with trio.move_on_at(self._held[0][0]):
+                    await self._wake.wait()
+            else:
+                await self._wake.wait()
+
+    def on_revoked(self, kind: str, key: str) -> None:
+        """Revocations listener: what these sessions are bound to ended -> 4001 (§6.5)."""
+        for sid in list(self._by_bound.get((kind, key), ())):
+            s = self._sessions.get(sid)
+            if s is not None:
+                self.close(s, CLOSE_REVOKED, "session revoked")
+
+    def close_all(self, code: int, reason: str) -> None:
+        """Shutdown: close every attached socket with ``code`` (1001); nothing is held."""
+        self.closing = True
+        for s in list(self._sessions.values()):
+            if s.attachment is not None:
+                att, s.attachment = s.attachment, None
+                att.request_close(code, reason)
+                self.closes[code] += 1
 
     # -- fan-out -----------------------------------------------------------------------
 
     def publish(self, events: Iterable[Event]) -> None:
         """Deliver each event to every session of its receivers, in the given order."""
+        by_user = self._by_user
         for event in events:
             self.published += 1
+            skip = event.exclude_session
             if event.per_user:
                 for uid in event.users:
-                    sessions = self._by_user.get(uid)
+                    sessions = by_user.get(uid)
                     if sessions and uid in event.data:
-                        payload = orjson.dumps(event.data[uid])
-                        self._send(sessions.values(), event, payload)
+                        d = encode(event.data[uid])
+                        for s in list(sessions.values()):
+                            if s.session_id != skip:
+                                s.deliver(event.type, d)
                 continue
-            payload = None
+            payload: str | None = None
             for uid in event.users:
-                sessions = self._by_user.get(uid)
+                sessions = by_user.get(uid)
                 if not sessions:
                     continue
                 if payload is None:
-                    payload = orjson.dumps(event.data)
-                self._send(sessions.values(), event, payload)
+                    payload = encode(event.data)
+                for s in list(sessions.values()):
+                    if s.session_id != skip:
+                        s.deliver(event.type, payload)
 
-    def _send(self, sessions: Iterable[Receiver], event: Event, payload: bytes) -> None:
-        for s in list(sessions):
-            if s.session_id != event.exclude_session:
-                s.deliver(event.type, payload)
+    def deliver_to(self, session_id: str, event_type: str, data: Any) -> bool:
+        """One dispatch to one session (VOICE_SIGNAL, §6.3); False if it is gone."""
+        s = self._sessions.get(session_id)
+        if s is None:
+            return False
+        s.deliver(event_type, encode(data))
+        return True
 
-    def close_all(self, code: int, reason: str) -> None:
-        for s in self.all_sessions():
-            s.close_nowait(code, reason)
+    # -- throttles (§6.8) --------------------------------------------------------------
 
-    def statistics(self) -> dict[str, Any]:
-        return {"users": len(self._by_user), "sessions": sum(len(v) for v in self._by_user.values()),
-                "published": self.published}
+    def allow_typing(self, user_id: str, channel_id: str) -> bool:
+        """Reserve a TYPING_START broadcast slot (one per 5 s per user and channel)."""
+        now = trio.current_time()
+        key = (user_id, channel_id)
+        last = self._typing.get(key)
+        if last is not None and now - last < TYPING_INTERVAL:
+            return False
+        if len(self._typing) > 50_000:
+            self._typing = {k: t for k, t in self._typing.items() if now - t < TYPING_INTERVAL}
+        self._typing[key] = now
+        return True
+
+    def release_typing(self, user_id: str, channel_id: str) -> None:
+        """Give back a reserved slot when the op was refused (it broadcast nothing)."""
+        self._typing.pop((user_id, channel_id), None)
+
+    def allow_presence(self, user_id: str) -> bool:
+        """Whether one more PRESENCE_UPDATE op of this user may be applied (5 per minute)."""
+        window = self._presence_ops.get(user_id)
+        if window is None:
+            window = self._presence_ops[user_id] = RollingWindow(PRESENCE_OPS, PRESENCE_PERIOD)
+        return window.allow(trio.current_time())
+
+    # -- background side effects -------------------------------------------------------
+
+    def voice_bound(self, session_id: str) -> None:
+        """A voice state was bound to this session: ending it must make it leave."""
+        self._voice_sessions.add(session_id)
+
+    def end_voice(self, session_id: str) -> None:
+        """Remove (in the background) the voice state bound to a session that ended."""
+        if self._nursery is None or self._db is None:
+            return
+        db = self._db
+
+        async def job() -> None:
+            try:
+                await db.write(lambda tx: voice_store.end_session(tx, session_id))
+            except Exception:
+                log.exception("voice clean-up of an ended gateway session failed")
+
+        self._nursery.start_soon(job)
+
+    def _queue_presence(self, user_id: str, online: bool) -> None:
+        if self._presence_send is None or self.closing:
+            return
+        try:
+            self._presence_send.send_nowait((user_id, online))
+        except trio.WouldBlock:
+            log.warning("presence announcement queue full; dropping one for %s", user_id)
+
+    async def _announce_presence(self, receive: trio.MemoryReceiveChannel[tuple[str, bool]]) -> None:
+        """First session opened / last session ended -> PRESENCE_UPDATE to co-members when
+        what they see changes (§6.5). One worker, so a user's announcements keep their
+        order; each is re-checked against the sessions that exist when it runs."""
+        async for user_id, online in receive:
+            if online != self.is_online(user_id):
+                continue  # superseded by a later transition
+            try:
+                snap = await self._db.read(ready_store.presence_snapshot, user_id)
+            except Exception:
+                log.exception("presence announcement failed")
+                continue
+            if snap is None or snap[0]["chosen_status"] == "offline" or online != self.is_online(user_id):
+                continue
+            fields, audience = snap
+            self.publish([Event("PRESENCE_UPDATE", {
+                "user_id": user_id, "status": fields["chosen_status"] if online else "offline",
+                "custom_status": fields["custom_status"], "activity": fields["activity"],
+            }, audience)])
+
+    # -- compatibility with the minimal hub's interface --------------------------------
+
+    def add(self, session: Session) -> None:
+        self._sessions[session.session_id] = session
+        self._by_user.setdefault(session.user_id, {})[session.session_id] = session
+
+    def remove(self, session: Session) -> None:
+        self._end(session)

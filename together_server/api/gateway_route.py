@@ -1,0 +1,113 @@
+"""``GET /ws``: the WebSocket gateway's upgrade (API.md §6.1).
+
+Credentials (``Authorization`` header first, else ``token``, else ``bot_token``), the
+rate limit (§5) and the session limit are all checked **before** the upgrade: a refusal
+is a plain HTTP answer with the §1.4 error body (quart sends a Response returned from a
+websocket handler before ``accept()`` as the HTTP response, and hypercorn writes it
+out; rate-limit headers ride on the 101 too). Then the socket is served by
+``gateway.session.serve_connection``.
+
+Importing this module (the app does, when it registers blueprints) also registers the
+hub's start-up hook (config, background tasks, the 4001 revocation listener) and the
+close-code shim of ``gateway.compat``.
+"""
+
+from __future__ import annotations
+
+import logging
+from typing import Any
+
+import trio
+from quart import Blueprint, Response, g, websocket
+
+from .. import daemon
+from ..auth.request import Caller
+from ..errors import ApiError
+from ..gateway import compat
+from ..gateway.hub import Hub
+from ..gateway.live import Attachment
+from ..gateway.protocol import CLOSE_REVOKED, parse_resume
+from ..gateway.session import serve_connection
+from ..state import AppState
+from .common import json, state
+
+log = logging.getLogger(__name__)
+
+bp = Blueprint("gateway_route", __name__)
+
+
+def _refuse(exc: ApiError) -> Response:
+    resp = json(exc.body(), exc.status)
+    for k, v in exc.headers.items():
+        resp.headers[k] = v
+    for k, v in g.get("ratelimit_headers", ()):
+        resp.headers[k] = v
+    return resp
+
+
+def _credential(st: AppState) -> Caller | ApiError:
+    """§6.1: the header wins; else ``token``; else ``bot_token``; else 401 missing_token."""
+    header = websocket.headers.get("Authorization")
+    if header:
+        return st.auth.resolve(header)
+    args = websocket.args
+    token, bot_token = args.get("token"), args.get("bot_token")
+    if token is not None:
+        return st.auth.from_access_token(token)
+    if bot_token is not None:
+        return st.auth.from_bot_token(bot_token)
+    return st.auth.resolve(None)
+
+
+def _rate_limit(st: AppState, who: Caller | ApiError) -> None:
+    """The app's limiter hook (§5: ``user``/``bot``/``ip`` bucket), if one is installed.
+
+    Raises the 429 ApiError. The hook was written for HTTP requests; if it cannot run
+    in a websocket context we let the upgrade through and log it (fail open)."""
+    hook = st.extras.get("rate_limit")
+    if hook is None:
+        return
+    try:
+        hook(False, who)
+    except ApiError:
+        raise
+    except Exception:
+        log.exception("rate-limit hook failed on a gateway upgrade")
+
+
+@bp.websocket("/ws")
+async def gateway() -> Response | None:
+    st = state()
+    who = _credential(st)
+    try:
+        _rate_limit(st, who)
+        if isinstance(who, ApiError):
+            raise who
+        attachment = Attachment(st.config.gateway.outgoing_queue_size)
+        session, preamble = st.hub.open(who, parse_resume(websocket.args), attachment)
+    except ApiError as exc:
+        return _refuse(exc)
+    if st.revocations.is_ended(*session.bound):  # ended between the check and the open
+        st.hub.close(session, CLOSE_REVOKED, "session revoked")
+    try:
+        await websocket.accept(headers=dict(g.get("ratelimit_headers", ())))
+    except BaseException:
+        st.hub.connection_lost(session, attachment, None)
+        raise
+    await serve_connection(websocket, st, session, attachment, preamble)
+    return None
+
+
+def _start_hub(st: AppState, nursery: trio.Nursery) -> None:
+    if isinstance(st.hub, Hub):
+        st.hub.start(st, nursery)
+
+
+def _register() -> None:
+    compat.install()
+    if _start_hub not in daemon.STARTUP_HOOKS:
+        daemon.STARTUP_HOOKS.append(_start_hub)
+
+
+_register()
+__all__: list[Any] = ["bp"]

@@ -1,0 +1,121 @@
+"""In-memory gateway session state (API.md §6.5): no sockets, no SQL.
+
+A :class:`Session` outlives its sockets: it keeps its sequence counter and a bounded
+replay buffer of encoded dispatch frames, and is attached to at most one
+:class:`Attachment` (one socket's bounded outgoing queue) at a time. While detached it
+is *held* and keeps recording what is meant for it.
+"""
+
+from __future__ import annotations
+
+from collections import deque
+from typing import TYPE_CHECKING
+
+import trio
+
+from .protocol import CLOSE_SLOW_READER, dispatch_frame
+
+if TYPE_CHECKING:
+    from .hub import Hub
+
+
+class Attachment:
+    """One socket's side of a session: a bounded queue of frames and a close request.
+
+    ``push`` never blocks (STYLE.md §6): it returns False when the queue is full.
+    ``request_close`` records the close code once, drops the queued frames (so a
+    stalled reader holds no backlog) and wakes the connection task, which closes the
+    socket with that code.
+    """
+
+    __slots__ = ("_send", "receive", "close_code", "close_reason", "closed")
+
+    def __init__(self, size: int) -> None:
+        self._send, self.receive = trio.open_memory_channel[str](size)
+        self.close_code: int | None = None
+        self.close_reason = ""
+        self.closed = trio.Event()
+
+    def push(self, frame: str) -> bool:
+        """Queue ``frame``; False when the queue is full (the caller closes with 4008)."""
+        try:
+            self._send.send_nowait(frame)
+        except trio.WouldBlock:
+            return False
+        except (trio.ClosedResourceError, trio.BrokenResourceError):
+            pass  # closing already: the frame stays in the replay buffer
+        return True
+
+    def request_close(self, code: int, reason: str = "") -> None:
+        if self.close_code is not None:
+            return
+        self.close_code, self.close_reason = code, reason
+        self._send.close()
+        self.receive.close()  # drops whatever was queued
+        self.closed.set()
+
+    def statistics(self) -> trio.MemoryChannelStatistics:
+        return self._send.statistics()
+
+
+class Session:
+    """A gateway session (§6.5): identity, binding, ``s`` counter, replay buffer.
+
+    ``bound`` is ``("session", sid)`` or ``("bot", bgen)``: what ending closes it with
+    4001. ``seq`` is the last ``s`` assigned; READY takes 1 and is not buffered.
+    """
+
+    __slots__ = (
+        "hub", "session_id", "user_id", "username", "is_bot", "bound", "opened", "seq", "buffer",
+        "attachment", "held_until", "ended", "__weakref__",
+    )
+
+    def __init__(
+        self, hub: Hub, session_id: str, user_id: str, username: str, is_bot: bool,
+        bound: tuple[str, str], opened: int, buffer_size: int,
+    ) -> None:
+        self.hub = hub
+        self.session_id = session_id
+        self.user_id = user_id
+        self.username = username
+        self.is_bot = is_bot
+        self.bound = bound
+        self.opened = opened
+        self.seq = 1
+        self.buffer: deque[tuple[int, str]] = deque(maxlen=buffer_size)
+        self.attachment: Attachment | None = None
+        self.held_until: float | None = None
+        self.ended = False
+
+    def deliver(self, event_type: str, d: str) -> None:
+        """Record one dispatch (``d`` already encoded) and queue it if attached.
+
+        A full queue detaches the session with 4008 (held; may resume).
+        """
+        if self.ended:
+            return
+        self.seq += 1
+        frame = dispatch_frame(event_type, self.seq, d)
+        self.buffer.append((self.seq, frame))
+        att = self.attachment
+        if att is not None and not att.push(frame):
+            self.hub.close(self, CLOSE_SLOW_READER, "outgoing queue full")
+
+    def replay_after(self, seq: int) -> list[str] | None:
+        """Frames with ``s > seq`` in order, or None when a resume from ``seq`` is impossible."""
+        if not 1 <= seq <= self.seq:
+            return None
+        if seq == self.seq:
+            return []
+        buf = self.buffer
+        if not buf or buf[0][0] > seq + 1:
+            return None
+        return [frame for s, frame in buf if s > seq]
+
+    def close_nowait(self, code: int, reason: str) -> None:
+        """Close with ``code`` (the hub decides between held and discarded, §6.5)."""
+        self.hub.close(self, code, reason)
+
+    @property
+    def attached(self) -> bool:
+        return self.attachment is not None
