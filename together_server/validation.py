@@ -10,6 +10,7 @@ from ``null``.
 
 from __future__ import annotations
 
+import json as stdlib_json
 import re
 from collections.abc import Callable, Mapping
 from typing import Any
@@ -81,7 +82,50 @@ def parse_json(raw: bytes) -> dict[str, Any]:
         raise ApiError("invalid_json", "Request body is not valid JSON") from None
     if not isinstance(value, dict):
         raise ApiError("invalid_json", "Request body must be a JSON object")
+    if _has_big_int(value, raw):
+        raise ApiError("invalid_json", "Request body holds an integer too large for 64 bits")
     return value
+
+
+INT64_MIN, INT64_MAX = -(2**63), 2**63 - 1
+
+
+def _reject_big(literal: str) -> int:
+    value = int(literal)
+    if not INT64_MIN <= value <= INT64_MAX:
+        raise ValueError("integer too large")
+    return value
+
+
+def _has_big_int(value: dict[str, Any], raw: bytes) -> bool:
+    """True when the body holds an integer literal outside the signed 64-bit range.
+
+    orjson silently turns such literals into floats (and keeps 2^63..2^64-1 as ints),
+    so: any int out of range is one; any float may be one, which only the stdlib
+    parser (run in that rare case) can tell, because it sees the literal.
+    """
+    stack: list[Any] = [value]
+    saw_float = False
+    while stack:
+        item = stack.pop()
+        if isinstance(item, dict):
+            stack.extend(item.values())
+        elif isinstance(item, list):
+            stack.extend(item)
+        elif isinstance(item, int) and not isinstance(item, bool):
+            if not INT64_MIN <= item <= INT64_MAX:
+                return True
+        elif isinstance(item, float):
+            saw_float = True
+    if not saw_float:
+        return False
+    try:
+        stdlib_json.loads(raw, parse_int=_reject_big)
+    except ValueError:
+        return True
+    except RecursionError:  # orjson already bounded the depth; be safe anyway
+        return True
+    return False
 
 
 def _check_string(value: str, spec: F) -> str | None:
