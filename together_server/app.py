@@ -95,6 +95,10 @@ def create_app(st: AppState) -> QuartTrio:
                 raise ApiError("bots_forbidden")
             if policy == "bot" and not who.is_bot:
                 raise ApiError("bots_only")
+        for key, value in (request.view_args or {}).items():
+            # §1.2: control characters anywhere (the path too) are a 400, before lookups
+            if isinstance(value, str) and has_bad_control(value):
+                raise invalid({key: "must not contain control characters"})
         for key, value in request.args.items(multi=True):
             if has_bad_control(key) or has_bad_control(value):
                 raise invalid({key if not has_bad_control(key) else "query": "must not contain control characters"})
