@@ -129,14 +129,15 @@ def _has_big_int(value: dict[str, Any], raw: bytes) -> bool:
 
 
 def _check_string(value: str, spec: F) -> str | None:
-    if has_bad_control(value):
-        return "must not contain control characters"
+    # length first: it is O(1), so a 10 MB string is refused without scanning it
     n = len(value)
     lo = spec.min if spec.min is not None else 0
     if spec.max is not None and not (lo <= n <= spec.max):
         return f"length must be between {lo} and {spec.max}"
     if n < lo:
         return f"length must be at least {lo}"
+    if has_bad_control(value):
+        return "must not contain control characters"
     if spec.visible and not has_visible(value):
         return "must contain at least one visible character"
     return None
