@@ -69,14 +69,39 @@ def cmd_init(args: argparse.Namespace) -> int:
 
 
 def cmd_reindex(args: argparse.Namespace) -> int:
+    """Rebuild the search index with a progress bar; refuses while a server runs."""
+    import sqlite3
+
+    from .daemon import DaemonError, DataDirLock
+    from .search.reindex import ProgressBar, reindex
+    from .storage.db import apply_migrations
+
     try:
         cfg = with_overrides(load_config(args.config), data_dir=str(Path(args.data_dir).resolve()) if args.data_dir else None)
     except ConfigError as exc:
         print(f"together-server: configuration error: {exc}", file=sys.stderr)
         return 1
-    from .search.reindex import run_cli_reindex
-
-    return run_cli_reindex(cfg.data_path / "together.db")
+    path = cfg.data_path / "together.db"
+    if not path.exists():
+        print(f"together-server: no database at {path}", file=sys.stderr)
+        return 1
+    lock = DataDirLock(cfg.data_path)
+    try:
+        lock.acquire()
+    except DaemonError as exc:
+        print(f"together-server: {exc}; stop it before reindexing", file=sys.stderr)
+        return 1
+    try:
+        conn = sqlite3.connect(str(path), isolation_level=None)
+        apply_migrations(conn)
+        bar = ProgressBar()
+        count = reindex(conn, bar)
+        bar.finish()
+        conn.close()
+    finally:
+        lock.release()
+    print(f"reindexed {count} messages")
+    return 0
 
 
 def build_parser() -> argparse.ArgumentParser:
