@@ -37,6 +37,9 @@ def _error_response(exc: ApiError) -> Response:
     resp = json(exc.body(), exc.status)
     for k, v in exc.headers.items():
         resp.headers[k] = v
+    if exc.status == 401 and "WWW-Authenticate" not in resp.headers:
+        # §2.5: every 401 carries a challenge (login and refresh failures included)
+        resp.headers["WWW-Authenticate"] = "Bearer"
     return resp
 
 
