@@ -14,8 +14,8 @@ import httpx
 import orjson
 import pytest
 import trio
-
 from conftest import Api, Users, make_config
+
 from together_server.daemon import Running, run_daemon
 
 ZERO = "00000000-0000-7000-8000-000000000000"
