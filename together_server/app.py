@@ -57,6 +57,12 @@ def create_app(st: AppState) -> QuartTrio:
 
     register_blueprints(app)
     limiting.build_limiters(st)
+    # A literal segment beats an id (API.md §1.1): werkzeug would let DELETE
+    # /servers/browse fall through to /servers/<server_id>; we answer 405 instead.
+    literal_methods: dict[str, set[str]] = {}
+    for rule in app.url_map.iter_rules():
+        if not rule.arguments:
+            literal_methods.setdefault(rule.rule, set()).update((rule.methods or set()) - {"OPTIONS"})
     origins = set(st.config.server.allowed_origins)
 
     def origin_allowed(origin: str | None) -> bool:
@@ -90,6 +96,9 @@ def create_app(st: AppState) -> QuartTrio:
                 raise refusal
         if request.routing_exception is not None:
             return None  # dispatch raises the 404/405
+        if request.url_rule is not None and request.url_rule.arguments and request.path in literal_methods:
+            allow = ", ".join(sorted(literal_methods[request.path]))
+            raise ApiError("method_not_allowed", headers={"Allow": allow})
         if policy != "none":
             if isinstance(who, ApiError):
                 raise who

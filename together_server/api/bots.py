@@ -3,7 +3,6 @@
 from __future__ import annotations
 
 from quart import Blueprint, Response
-from werkzeug.routing import BaseConverter
 
 from ..errors import invalid
 from ..storage import bots as store
@@ -11,20 +10,6 @@ from ..validation import UNSET, F
 from .common import body, caller, json, no_content, path_id, route, state
 
 bp = Blueprint("bots", __name__)
-
-
-class BotIdConverter(BaseConverter):
-    """A ``/bots/<id>`` segment that is not the literal ``connect``.
-
-    Werkzeug otherwise falls back to ``/bots/<bot_id>`` for ``GET /bots/connect``, but a
-    literal segment beats an id, so that request is a 405 with ``Allow: POST`` (API.md §1.1).
-    """
-
-    regex = r"(?!connect$)[^/]+"
-
-
-# Registered before the rules below, whose registration needs it.
-bp.record_once(lambda setup: setup.app.url_map.converters.setdefault("bot_id", BotIdConverter))
 
 
 def _name_check(v: str) -> str | None:
@@ -60,13 +45,13 @@ async def list_bots() -> Response:
     return json({"bots": await state().db.read(store.list_bots, caller().user_id)})
 
 
-@route(bp, "/bots/<bot_id:bot_id>", ["GET"], auth="human")
+@route(bp, "/bots/<bot_id>", ["GET"], auth="human")
 async def get_bot(bot_id: str) -> Response:
     bid = path_id(bot_id, "unknown_bot")
     return json(await state().db.read(store.get_own_bot, bid, caller().user_id))
 
 
-@route(bp, "/bots/<bot_id:bot_id>", ["PATCH"], auth="human")
+@route(bp, "/bots/<bot_id>", ["PATCH"], auth="human")
 async def update_bot(bot_id: str) -> Response:
     raw = await body(PATCH)  # POST-style: "" and null on description both clear (§1.2)
     bid = path_id(bot_id, "unknown_bot")
@@ -81,7 +66,7 @@ async def update_bot(bot_id: str) -> Response:
     return json(await state().db.write(lambda tx: store.update_bot(tx, bid, uid, changes)))
 
 
-@route(bp, "/bots/<bot_id:bot_id>", ["DELETE"], auth="human")
+@route(bp, "/bots/<bot_id>", ["DELETE"], auth="human")
 async def revoke_bot(bot_id: str) -> Response:
     bid = path_id(bot_id, "unknown_bot")
     st, uid = state(), caller().user_id

@@ -8,6 +8,7 @@ snapshot and the writer re-runs them inside the write's transaction (§1.9).
 from __future__ import annotations
 
 import sqlite3
+from typing import Any
 
 from .. import permissions as p
 from ..errors import ApiError
@@ -63,4 +64,36 @@ def need_not_timed_out(conn: sqlite3.Connection, server_id: str, user_id: str, n
     """403 timed_out (with ``timed_out_until``) while a timeout runs (API.md §4.2)."""
     until = perms.timed_out_until(conn, server_id, user_id, now)
     if until is not None:
+        raise ApiError("timed_out", extra={"timed_out_until": until})
+
+
+# -- the same checks through the writer's cache (storage/writecache.py) -----------------
+
+def need_channel_tx(tx: Any, channel_id: str, user_id: str) -> tuple[sqlite3.Row, MemberContext, int]:
+    """:func:`need_channel` inside a write job, memoised until access facts change."""
+    key = ("channel", channel_id, user_id)
+    hit = tx.cache.get(key)
+    if hit is None:
+        hit = tx.cache.put(key, need_channel(tx.conn, channel_id, user_id))
+    return hit  # type: ignore[no-any-return]
+
+
+def viewers_tx(tx: Any, channel_id: str) -> frozenset[str]:
+    """The channel's viewers (MESSAGE_* audience) inside a write job, memoised."""
+    key = ("viewers", channel_id)
+    hit = tx.cache.get(key)
+    if hit is None:
+        hit = tx.cache.put(key, perms.viewers(tx.conn, channel_id))
+    return hit  # type: ignore[no-any-return]
+
+
+def need_not_timed_out_tx(tx: Any, server_id: str, user_id: str, now: str) -> None:
+    """:func:`need_not_timed_out` inside a write job, memoised (the expiry is compared
+    with ``now`` on every call)."""
+    key = ("timeout", server_id, user_id)
+    hit = tx.cache.get(key)
+    if hit is None:
+        hit = tx.cache.put(key, (perms.timed_out_until(tx.conn, server_id, user_id, ""),))
+    until = hit[0]
+    if until is not None and until > now:
         raise ApiError("timed_out", extra={"timed_out_until": until})

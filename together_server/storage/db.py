@@ -34,6 +34,7 @@ import trio
 
 from ..errors import ApiError
 from ..ids import IdClock
+from .writecache import WriteCache
 
 log = logging.getLogger(__name__)
 T = TypeVar("T")
@@ -73,11 +74,12 @@ class Event:
 class Tx:
     """What a write job sees: the writer connection, the id clock and its commit actions."""
 
-    __slots__ = ("conn", "_clock", "actions")
+    __slots__ = ("conn", "_clock", "actions", "cache")
 
-    def __init__(self, conn: sqlite3.Connection, clock: IdClock) -> None:
+    def __init__(self, conn: sqlite3.Connection, clock: IdClock, cache: WriteCache) -> None:
         self.conn = conn
         self._clock = clock
+        self.cache = cache  # writer-only access facts, see storage/writecache.py
         self.actions: list[Event | Callable[[], None]] = []
 
     def new_id(self) -> tuple[str, str]:
@@ -236,6 +238,7 @@ class Database:
         self._writer: sqlite3.Connection | None = None
         self._token: trio.lowlevel.TrioToken | None = None
         self.clock = IdClock()
+        self.cache = WriteCache()
         self.commits = 0  # statistics: transactions committed
         self.jobs = 0  # statistics: jobs run
 
@@ -261,6 +264,7 @@ class Database:
         applied = apply_migrations(writer)
         if applied:
             log.info("applied migrations: %s", ", ".join(applied))
+        self.cache.install(writer)
         self._writer = writer
         for _ in range(self._n_readers):
             self._readers.append(_connect(self.path, self.synchronous, reader=True))
@@ -342,12 +346,13 @@ class Database:
             return
         for job in batch:
             conn.execute("SAVEPOINT job")
-            tx = Tx(conn, self.clock)
+            tx = Tx(conn, self.clock, self.cache)
             try:
                 job.result = job.fn(tx)
             except BaseException as exc:  # noqa: BLE001 - handed to the waiting caller
                 job.error = exc
                 conn.execute("ROLLBACK TO job")
+                self.cache.clear()
             else:
                 job.actions = tx.actions
             conn.execute("RELEASE job")
@@ -355,6 +360,7 @@ class Database:
             conn.execute("COMMIT")
         except sqlite3.Error as exc:
             log.exception("commit failed")
+            self.cache.clear()
             if conn.in_transaction:
                 conn.execute("ROLLBACK")
             for job in batch:

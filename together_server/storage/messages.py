@@ -14,8 +14,7 @@ from typing import Any
 from .. import permissions as p
 from .. import records
 from ..errors import ApiError
-from . import perms
-from .access import need_bit, need_channel, need_not_timed_out
+from .access import need_bit, need_channel, need_channel_tx, need_not_timed_out_tx, viewers_tx
 from .db import Event, Tx
 
 MENTION_RE = re.compile(r"(?<![A-Za-z0-9_-])@([A-Za-z0-9_-]+)")
@@ -29,7 +28,7 @@ SQL_MESSAGE = f"SELECT {MESSAGE_COLUMNS} FROM messages WHERE id = ? AND deleted 
 # the reactions module when it exists (API.md §1.8 "reactions").
 REACTIONS_LOADER: list[Callable[[sqlite3.Connection, Sequence[str], str | None], dict[str, list[dict[str, Any]]]]] = []
 # Hooks after a post commits inside the transaction: fn(tx, message_row).
-POST_HOOKS: list[Callable[[Tx, sqlite3.Row], None]] = []
+POST_HOOKS: list[Callable[[Tx, Any], None]] = []
 
 
 def parse_mentions(content: str) -> tuple[list[str], bool]:
@@ -91,10 +90,10 @@ def _store_mentions(tx: Tx, message_id: str, user_ids: list[str]) -> None:
 
 def post(tx: Tx, channel_id: str, user_id: str, content: str, reply_to: str | None) -> dict[str, Any]:
     """Create a message after every check of §3.5 (re-run here, inside the write)."""
-    chan, ctx, eff = need_channel(tx.conn, channel_id, user_id)
+    chan, ctx, eff = need_channel_tx(tx, channel_id, user_id)
     need_bit(eff, p.Permission.SEND_MESSAGES)
     mid, now = tx.new_id()
-    need_not_timed_out(tx.conn, chan["server_id"], user_id, now)
+    need_not_timed_out_tx(tx, chan["server_id"], user_id, now)
     if reply_to is not None:
         target = tx.conn.execute(
             "SELECT 1 FROM messages WHERE id = ? AND channel_id = ? AND deleted = 0", (reply_to, channel_id)
@@ -110,9 +109,13 @@ def post(tx: Tx, channel_id: str, user_id: str, content: str, reply_to: str | No
         (mid, channel_id, chan["server_id"], user_id, content, reply_to, int(everyone), now),
     )
     _store_mentions(tx, mid, mentioned)
-    row = tx.conn.execute(SQL_MESSAGE, (mid,)).fetchone()
+    row = {
+        "id": mid, "channel_id": channel_id, "server_id": chan["server_id"], "author_id": user_id,
+        "content": content, "reply_to": reply_to, "mention_everyone": int(everyone), "edited_at": None,
+        "deleted": 0, "created_at": now, "pinned_by": None, "pinned_at": None,
+    }
     data = records.message(row, mentioned, [])
-    tx.emit(Event("MESSAGE_CREATE", data, perms.viewers(tx.conn, channel_id)))
+    tx.emit(Event("MESSAGE_CREATE", data, viewers_tx(tx, channel_id)))
     for hook in POST_HOOKS:
         hook(tx, row)
     return data
@@ -174,7 +177,7 @@ def edit(tx: Tx, message_id: str, user_id: str, content: str) -> dict[str, Any]:
     )
     _store_mentions(tx, message_id, mentioned)
     fresh = tx.conn.execute(SQL_MESSAGE, (message_id,)).fetchone()
-    audience = perms.viewers(tx.conn, row["channel_id"])
+    audience = viewers_tx(tx, row["channel_id"])
     if REACTIONS_LOADER:
         # reactions[].me differs per receiver (API.md §6.7)
         per_user = {uid: render(tx.conn, [fresh], uid)[0] for uid in audience}
@@ -196,4 +199,4 @@ def delete(tx: Tx, message_id: str, user_id: str) -> None:
     )
     tx.conn.execute("DELETE FROM message_mentions WHERE message_id = ?", (message_id,))
     tx.emit(Event("MESSAGE_DELETE", {"id": message_id, "channel_id": row["channel_id"]},
-                  perms.viewers(tx.conn, row["channel_id"])))
+                  viewers_tx(tx, row["channel_id"])))
