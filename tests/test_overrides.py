@@ -1,6 +1,6 @@
 """Channel permission overrides (API.md §4.5) and the §4.1 checks of the core channel,
 message and server endpoints: VIEW_CHANNEL (hidden channels), SEND_MESSAGES,
-MANAGE_MESSAGES, MANAGE_CHANNELS, with their events observed at the hub."""
+MANAGE_MESSAGES, MANAGE_CHANNELS, with their events observed at the storage level (the publish hook)."""
 
 # ruff: noqa: F811 - the `record` fixture is imported from test_roles and requested by name
 from __future__ import annotations

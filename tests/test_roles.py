@@ -1,8 +1,7 @@
 """Roles and member roles (API.md §4.4), their events and visibility changes (§6.7).
 
-Events are observed at the hub: a ``Recorder`` registers as a gateway session of one
-user in the shared daemon and keeps what the hub delivers (the hub publishes before the
-REST answer is sent, so the list is complete when the request returns).
+Events are observed at the storage level: the ``record`` fixture wraps the database's
+publish hook and keeps, per user, the events whose audience includes them.
 """
 
 from __future__ import annotations
@@ -17,23 +16,22 @@ from conftest import Api, Users, make_config
 
 from together_server.daemon import Running, run_daemon
 from together_server.permissions import ALL, Permission
+from together_server.storage.db import Event
 
 P = Permission
 
 
 class Recorder:
-    """A fake gateway session that records ``(type, data)`` for one user."""
+    """The events one user receives, as ``(type, data)``, in publication order."""
 
     def __init__(self, user_id: str) -> None:
-        self.session_id = f"rec-{user_id}"
         self.user_id = user_id
         self.events: list[tuple[str, Any]] = []
 
-    def deliver(self, event_type: str, payload: bytes) -> None:
-        self.events.append((event_type, orjson.loads(payload)))
-
-    def close_nowait(self, code: int, reason: str) -> None:
-        pass
+    def take(self, event: Event) -> None:
+        if self.user_id in event.users:
+            data = event.data[self.user_id] if event.per_user else event.data
+            self.events.append((event.type, orjson.loads(orjson.dumps(data))))
 
     def types(self) -> list[str]:
         return [t for t, _ in self.events]
@@ -44,18 +42,32 @@ class Recorder:
 
 @pytest.fixture
 def record(shared: Running) -> Iterator[Any]:
-    """``rec = record(api)``: start recording the events that user receives."""
+    """``rec = record(api)``: record the events published for that user from now on.
+
+    Wraps the database's publish hook (storage level, independent of the gateway): the
+    writer publishes a commit's events before it wakes the handler, so a REST call's
+    events are all recorded when its response arrives.
+    """
+    db = shared.state.db
+    original = db.publish
     made: list[Recorder] = []
+
+    def publish(events: Any) -> None:
+        events = list(events)
+        for event in events:
+            for rec in made:
+                rec.take(event)
+        original(events)
+
+    db.publish = publish
 
     def start(api: Api) -> Recorder:
         rec = Recorder(api.id)
-        shared.state.hub.add(rec)
         made.append(rec)
         return rec
 
     yield start
-    for rec in made:
-        shared.state.hub.remove(rec)
+    db.publish = original
 
 
 async def role(api: Api, server_id: str, **fields: Any) -> dict[str, Any]:
