@@ -246,7 +246,6 @@ TABLE: dict[tuple[str, str], Row | NA] = {
     ("GET", "/docs"): Row("none", 200),
     ("GET", "/docs/openapi.yaml"): Row("none", 200),
     ("GET", "/docs/openapi.json"): Row("none", 200),
-    ("GET", "/static/<filename>"): NA("Quart's built-in static route, not an API route (no static folder)"),
     # -- any authenticated caller; not scoped to a server
     ("GET", "/users/@me"): Row("auth", 200),
     ("PATCH", "/users/@me"): Row("auth", 200, prep=p(json={})),

@@ -45,7 +45,7 @@ def _error_response(exc: ApiError) -> Response:
 
 def create_app(st: AppState) -> QuartTrio:
     """Build the app around ``st`` (the handlers reach it through ``api.common.state``)."""
-    app = QuartTrio("together_server")
+    app = QuartTrio("together_server", static_folder=None)
     app.config["STATE"] = st
     app.config["MAX_CONTENT_LENGTH"] = st.config.server.max_body_bytes
     app.config["PROVIDE_AUTOMATIC_OPTIONS"] = False
