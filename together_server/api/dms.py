@@ -1,0 +1,54 @@
+"""Direct messages (API.md §4.8)."""
+
+from __future__ import annotations
+
+from quart import Blueprint, Response
+
+from ..storage import dms as store
+from ..validation import F
+from .common import body, caller, json, no_content, path_id, route, state
+from .messages import CONTENT, page_args
+
+bp = Blueprint("dms", __name__)
+
+OPEN = [F("user_id", "uuid", required=True)]
+POST = [CONTENT]
+
+
+@route(bp, "/dm-channels", ["POST"])
+async def open_dm() -> Response:
+    args = await body(OPEN)
+    st, uid = state(), caller().user_id
+    target = args["user_id"]
+    data, created = await st.db.write(lambda tx: store.open_dm(tx, uid, target, st.is_online))
+    return json(data, 201 if created else 200)
+
+
+@route(bp, "/dm-channels", ["GET"])
+async def list_dms() -> Response:
+    st = state()
+    return json(await st.db.read(store.list_dm_channels, caller().user_id, st.is_online))
+
+
+@route(bp, "/dm-channels/<dm_id>/messages", ["GET"])
+async def list_dm_messages(dm_id: str) -> Response:
+    before, after, limit = page_args()
+    did = path_id(dm_id, "unknown_channel")
+    return json(await state().db.read(store.list_dm_messages, did, caller().user_id, before, after, limit))
+
+
+@route(bp, "/dm-channels/<dm_id>/messages", ["POST"])
+async def post_dm(dm_id: str) -> Response:
+    args = await body(POST)
+    did = path_id(dm_id, "unknown_channel")
+    uid, content = caller().user_id, args["content"]
+    return json(await state().db.write(lambda tx: store.post_dm(tx, did, uid, content)), 201)
+
+
+@route(bp, "/dm-channels/<dm_id>/messages/<message_id>", ["DELETE"])
+async def delete_dm_message(dm_id: str, message_id: str) -> Response:
+    did = path_id(dm_id, "unknown_channel")
+    mid = path_id(message_id, "unknown_message")
+    uid = caller().user_id
+    await state().db.write(lambda tx: store.delete_dm_message(tx, did, mid, uid))
+    return no_content()
