@@ -6,7 +6,10 @@ wrk (32 connections, 2 threads) for the same duration, posting the same JSON bod
 req/s, p50/p99 latency, the ratio to the group-commit baseline, and the idle daemon's RSS.
 Needs `wrk` (Debian: apt-get install wrk). Not part of CI.
 
-    .venv/bin/python bench/bench_post.py [--seconds 10] [--connections 32]
+    .venv/bin/python bench/bench_post.py [--seconds 5] [--rounds 4] [--connections 32]
+
+All four servers run for the whole benchmark and are measured in interleaved rounds, so
+a burst of load from elsewhere on this shared machine hits every endpoint alike.
 """
 
 from __future__ import annotations
@@ -17,6 +20,7 @@ import re
 import shutil
 import signal
 import socket
+import statistics
 import subprocess
 import sys
 import tempfile
@@ -73,75 +77,103 @@ def run_wrk(url: str, seconds: int, conns: int, headers: dict[str, str], body: s
     return rps, p50, p99
 
 
+def start_baseline(mode: str, tmp: Path) -> tuple[subprocess.Popen[bytes], str]:
+    port = free_port()
+    env = {**os.environ, "MODE": mode, "DB": str(tmp / f"{mode}.db"), "PYTHONPATH": str(ROOT)}
+    p = subprocess.Popen([PY, "-m", "hypercorn", "-k", "trio", "-b", f"127.0.0.1:{port}",
+                          "--log-level", "warning", "bench.baseline_app:app"],
+                         env=env, cwd=ROOT, stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL)
+    base = f"http://127.0.0.1:{port}"
+    wait_up(base)
+    return p, base
+
+
+def start_daemon(tmp: Path, name: str, index: bool) -> tuple[subprocess.Popen[bytes], str, str, str, float]:
+    """A daemon with a user, a server and a channel; ``index=False`` drops the FTS triggers."""
+    port = free_port()
+    cfg = tmp / f"{name}.toml"
+    cfg.write_text(f'[server]\nport = {port}\ndata_dir = "{tmp / name}"\n[ratelimit]\nenabled = false\n')
+    p = subprocess.Popen([PY, "-m", "together_server", "serve", "--config", str(cfg)], cwd=ROOT,
+                         stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL)
+    base = f"http://127.0.0.1:{port}"
+    wait_up(base, "/health")
+    time.sleep(1.0)
+    idle = rss_mb(p.pid)  # started, nothing done yet but one /health
+    c = httpx.Client(base_url=base)
+    tok = c.post("/auth/register", json={"username": "bench", "password": "benchmark1"}).json()["access_token"]
+    h = {"Authorization": f"Bearer {tok}"}
+    sid = c.post("/servers", json={"name": "bench"}, headers=h).json()["id"]
+    cid = c.post(f"/servers/{sid}/channels", json={"name": "general", "type": "text"}, headers=h).json()["id"]
+    if not index:
+        # the daemon's writer re-prepares its statements after this schema change
+        import sqlite3
+        db = sqlite3.connect(str(tmp / name / "together.db"), isolation_level=None)
+        for trig in ("messages_fts_insert", "messages_fts_update", "messages_fts_delete"):
+            db.execute(f"DROP TRIGGER IF EXISTS {trig}")
+        db.close()
+    return p, base, tok, cid, idle
+
+
+def median(xs: list[float]) -> float:
+    return statistics.median(xs)
+
+
 def main() -> None:
     ap = argparse.ArgumentParser()
-    ap.add_argument("--seconds", type=int, default=10)
+    ap.add_argument("--seconds", type=int, default=5, help="length of one round per endpoint")
+    ap.add_argument("--rounds", type=int, default=4, help="interleaved rounds (medians are reported)")
     ap.add_argument("--connections", type=int, default=32)
     args = ap.parse_args()
     if not shutil.which("wrk"):
         sys.exit("wrk not found (apt-get install wrk)")
     tmp = Path(tempfile.mkdtemp(prefix="bench-post-"))
     body = '{"content": "hello from the benchmark, a line of ordinary chat text"}'
-    rows = []
-    procs = []
+    json_h = {"Content-Type": "application/json"}
+    procs: list[subprocess.Popen[bytes]] = []
+    targets: list[tuple[str, str, dict[str, str]]] = []
     try:
-        for mode in ("lock", "group"):
-            port = free_port()
-            env = {**os.environ, "MODE": mode, "DB": str(tmp / f"{mode}.db"), "PYTHONPATH": str(ROOT)}
-            p = subprocess.Popen([PY, "-m", "hypercorn", "-k", "trio", "-b", f"127.0.0.1:{port}",
-                                  "--log-level", "warning", "bench.baseline_app:app"],
-                                 env=env, cwd=ROOT, stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL)
+        for mode, label in (("lock", "bare quart-trio: one insert per request under a lock"),
+                            ("group", "bare quart-trio: group commit")):
+            p, base = start_baseline(mode, tmp)
             procs.append(p)
-            base = f"http://127.0.0.1:{port}"
-            wait_up(base)
-            rps, p50, p99 = run_wrk(base + "/msg", args.seconds, args.connections, {"Content-Type": "application/json"}, body)
-            rows.append(({"lock": "bare quart-trio: one insert per request under a lock", "group": "bare quart-trio: group commit"}[mode], rps, p50, p99))
-            p.send_signal(signal.SIGTERM)
-            p.wait(10)
-        port = free_port()
-        cfg = tmp / "together.toml"
-        cfg.write_text(f'[server]\nport = {port}\ndata_dir = "{tmp / "daemon"}"\n[ratelimit]\nenabled = false\n')
-        p = subprocess.Popen([PY, "-m", "together_server", "serve", "--config", str(cfg)], cwd=ROOT,
-                             stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL)
+            targets.append((label, base + "/msg", json_h))
+        p, base, tok, cid, idle_rss = start_daemon(tmp, "daemon", index=True)
         procs.append(p)
-        base = f"http://127.0.0.1:{port}"
-        wait_up(base, "/health")
+        daemon_pid = p.pid
         time.sleep(1.0)
-        idle_rss = rss_mb(p.pid)
-        c = httpx.Client(base_url=base)
-        tok = c.post("/auth/register", json={"username": "bench", "password": "benchmark1"}).json()["access_token"]
-        h = {"Authorization": f"Bearer {tok}"}
-        sid = c.post("/servers", json={"name": "bench"}, headers=h).json()["id"]
-        cid = c.post(f"/servers/{sid}/channels", json={"name": "general", "type": "text"}, headers=h).json()["id"]
-        rps, p50, p99 = run_wrk(f"{base}/channels/{cid}/messages", args.seconds, args.connections,
-                                {"Content-Type": "application/json", "Authorization": f"Bearer {tok}"}, body)
-        rows.append(("together-server POST /channels/:id/messages", rps, p50, p99))
-        loaded_rss = rss_mb(p.pid)
-        # The same endpoint without the search index: drop the FTS triggers (the daemon's
-        # writer re-prepares its statements) and run again, to price the index (issue 6).
-        import sqlite3
-        db = sqlite3.connect(str(tmp / "daemon" / "together.db"), isolation_level=None)
-        for trig in ("messages_fts_insert", "messages_fts_update", "messages_fts_delete"):
-            db.execute(f"DROP TRIGGER IF EXISTS {trig}")
-        db.close()
-        rps, p50, p99 = run_wrk(f"{base}/channels/{cid}/messages", args.seconds, args.connections,
-                                {"Content-Type": "application/json", "Authorization": f"Bearer {tok}"}, body)
-        rows.append(("same, search index triggers dropped", rps, p50, p99))
-        p.send_signal(signal.SIGTERM)
-        p.wait(20)
+        setup_rss = rss_mb(daemon_pid)
+        targets.append(("together-server POST /channels/:id/messages", f"{base}/channels/{cid}/messages",
+                        {**json_h, "Authorization": f"Bearer {tok}"}))
+        p, base2, tok2, cid2, _ = start_daemon(tmp, "noindex", index=False)
+        procs.append(p)
+        targets.append(("same, search index triggers dropped", f"{base2}/channels/{cid2}/messages",
+                        {**json_h, "Authorization": f"Bearer {tok2}"}))
+        results: dict[str, list[tuple[float, float, float]]] = {t[0]: [] for t in targets}
+        for _ in range(args.rounds):
+            for label, url, headers in targets:
+                results[label].append(run_wrk(url, args.seconds, args.connections, headers, body))
+        loaded_rss = rss_mb(daemon_pid)
+        for p in procs:
+            p.send_signal(signal.SIGTERM)
+        for p in procs:
+            p.wait(20)
     finally:
         for p in procs:
             if p.poll() is None:
                 p.kill()
         shutil.rmtree(tmp, ignore_errors=True)
+    rows = [(label, median([r[0] for r in rs]), median([r[1] for r in rs]), median([r[2] for r in rs]))
+            for label, rs in results.items()]
     group = rows[1][1]
     print(f"\ncommand: {' '.join([os.path.relpath(PY, ROOT)] + sys.argv)}   ({args.connections} connections, "
-          f"{args.seconds} s each, wrk -t2, loopback, 2 cores shared with the load generator)\n")
+          f"{args.rounds} interleaved rounds of {args.seconds} s per endpoint, medians; wrk -t2 on loopback, "
+          "sharing the 2 cores with the servers)\n")
     print("| endpoint | req/s | p50 ms | p99 ms | vs group commit |\n|---|---|---|---|---|")
     for name, rps, p50, p99 in rows:
         print(f"| {name} | {rps:,.0f} | {p50:.1f} | {p99:.1f} | {rps / group:.2f}x |")
     print(f"\nsearch index cost on posting: {1 - rows[2][1] / rows[3][1]:.0%} of throughput (goal ≤ 20%)")
-    print(f"idle daemon RSS: {idle_rss:.1f} MB (goal < 60 MB); after the run: {loaded_rss:.1f} MB")
+    print(f"daemon RSS: idle after start {idle_rss:.1f} MB (goal < 60 MB); after one registration "
+          f"(argon2id, 19 MiB) {setup_rss:.1f} MB; after the run {loaded_rss:.1f} MB")
 
 
 if __name__ == "__main__":
