@@ -146,7 +146,9 @@ def create_app(st: AppState) -> QuartTrio:
             allow = sorted(set(exc.valid_methods or []))
             err = ApiError("method_not_allowed", headers={"Allow": ", ".join(allow)})
         elif isinstance(exc, RequestEntityTooLarge) or exc.code == 413:
-            err = ApiError("payload_too_large")
+            # The body is refused unread, so this connection cannot carry another
+            # request: tell the client to open a new one instead of hanging on it.
+            err = ApiError("payload_too_large", headers={"Connection": "close"})
         elif exc.code == 404:
             err = ApiError("not_found")
         elif exc.code == 400:
