@@ -24,11 +24,13 @@ from pathlib import Path
 from typing import Any
 
 import httpx
+import orjson
 import pytest
 import trio
 
 from together_server.config import Config, structure_config
 from together_server.daemon import Running, run_daemon
+from together_server.storage.db import Event
 
 SHARED_DATA = Path(os.environ.get("TOGETHER_SHARED", Path(__file__).resolve().parents[2] / "shared")) / "data"
 _names = itertools.count()
@@ -207,3 +209,57 @@ async def users(shared: Running) -> AsyncIterator[Users]:
 
 def corpus(name: str = "chat-lines-en.txt") -> list[str]:
     return (SHARED_DATA / name).read_text(encoding="utf-8").splitlines()
+
+
+class Recorder:
+    """What one user would receive: every published event whose audience names them
+    (their own view of a per-receiver event), as ``(type, data)`` through JSON."""
+
+    def __init__(self, user_id: str) -> None:
+        self.user_id = user_id
+        self.events: list[tuple[str, Any]] = []
+
+    def take(self, event: Event) -> None:
+        if self.user_id in event.users:
+            data = event.data[self.user_id] if event.per_user else event.data
+            self.events.append((event.type, orjson.loads(orjson.dumps(data))))
+
+    def types(self) -> list[str]:
+        return [t for t, _ in self.events]
+
+    def of(self, event_type: str) -> list[Any]:
+        return [d for t, d in self.events if t == event_type]
+
+    def clear(self) -> None:
+        self.events.clear()
+
+
+@pytest.fixture
+def record(shared: Running) -> Iterator[Any]:
+    """``rec = record(api)``: the events published for that user from now on.
+
+    Taps the storage writer's publication (what the hub is handed after each COMMIT, in
+    commit order, with the audience taken inside the transaction), so it does not depend
+    on gateway sockets. Events are published before the handler wakes, so a REST call's
+    events are all recorded when its answer arrives.
+    """
+    db = shared.state.db
+    original = db.publish
+    made: list[Recorder] = []
+
+    def publish(events: Any) -> None:
+        events = list(events)
+        for event in events:
+            for rec in made:
+                rec.take(event)
+        original(events)
+
+    db.publish = publish
+
+    def start(api: Api) -> Recorder:
+        rec = Recorder(api.id)
+        made.append(rec)
+        return rec
+
+    yield start
+    db.publish = original

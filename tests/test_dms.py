@@ -1,8 +1,8 @@
 """Direct messages (API.md §4.8, §1.8 DmChannel / DirectMessage, §6.7 DM events, §1.9 race,
 §3.2 deleted users, FIELD-CASES F28 DM part), against the real daemon.
 
-Gateway events are observed with :class:`Recorder` through the ``hub_listen`` fixture,
-which taps what the storage writer hands the hub after each COMMIT: the event and the
+Gateway events are observed with :class:`Recorder` through the ``record`` fixture
+(conftest), which taps what the storage writer hands the hub after each COMMIT: the event and the
 audience taken inside the transaction. Events are published before the request's handler
 wakes, so they are there when the HTTP answer arrives. The helpers here are also imported
 by the reaction, pin and read-state tests.
@@ -11,63 +11,12 @@ by the reaction, pin and read-state tests.
 from __future__ import annotations
 
 import sqlite3
-from collections.abc import Callable, Iterator
 from typing import Any
 
-import orjson
-import pytest
 import trio
 from conftest import Api, Users
 
 from together_server.daemon import Running
-from together_server.storage.db import Event
-
-
-class Recorder:
-    """What one user would receive: every published event whose audience names them
-    (their own view of a per-receiver event)."""
-
-    def __init__(self, user_id: str) -> None:
-        self.user_id = user_id
-        self.events: list[tuple[str, Any]] = []
-
-    def take(self, event: Event) -> None:
-        if self.user_id in event.users:
-            data = event.data[self.user_id] if event.per_user else event.data
-            # through JSON, as a client would see it
-            self.events.append((event.type, orjson.loads(orjson.dumps(data))))
-
-    def of(self, event_type: str) -> list[Any]:
-        return [d for t, d in self.events if t == event_type]
-
-
-def tap_events(shared: Running) -> Iterator[Callable[[Api], Recorder]]:
-    """Body of the ``hub_listen`` fixture each test module defines: ``hub_listen(api) ->
-    Recorder`` taps the writer's publication (what the hub is handed after each COMMIT,
-    in commit order) for ``api``'s user."""
-    db = shared.state.db
-    original = db.publish
-    recorders: list[Recorder] = []
-
-    def tap(events: list[Event]) -> None:
-        for event in events:
-            for rec in recorders:
-                rec.take(event)
-        original(events)
-
-    def attach(api: Api) -> Recorder:
-        rec = Recorder(api.id)
-        recorders.append(rec)
-        return rec
-
-    db.publish = tap
-    yield attach
-    db.publish = original
-
-
-@pytest.fixture
-def hub_listen(shared: Running) -> Iterator[Callable[[Api], Recorder]]:
-    yield from tap_events(shared)
 
 
 def sql(running: Running, statement: str, args: tuple[Any, ...] = ()) -> list[Any]:
@@ -96,9 +45,9 @@ async def open_dm(a: Api, b: Api, status: int | None = None) -> dict[str, Any]:
 
 # -- opening -------------------------------------------------------------------------
 
-async def test_open_dm_then_reopen_from_either_side(users: Users, hub_listen: Any) -> None:
+async def test_open_dm_then_reopen_from_either_side(users: Users, record: Any) -> None:
     alice, bob, _srv = await pair_in_server(users)
-    ra, rb = hub_listen(alice), hub_listen(bob)
+    ra, rb = record(alice), record(bob)
     first = await open_dm(alice, bob, 201)
     assert set(first) == {"id", "recipient", "created_at", "last_message_at"}
     assert first["last_message_at"] is None
@@ -175,12 +124,12 @@ async def test_deleted_user_cannot_be_dmed(users: Users) -> None:
 
 # -- messages ------------------------------------------------------------------------
 
-async def test_dm_messages_post_page_and_events(users: Users, hub_listen: Any) -> None:
+async def test_dm_messages_post_page_and_events(users: Users, record: Any) -> None:
     alice, bob, _srv = await pair_in_server(users)
     carol = await users.new("carol")
     await alice.invite_and_join(_srv["id"], carol)
     dm = await open_dm(alice, bob)
-    ra, rb, rc = hub_listen(alice), hub_listen(bob), hub_listen(carol)
+    ra, rb, rc = record(alice), record(bob), record(carol)
     sent = []
     for i in range(5):
         who = alice if i % 2 == 0 else bob
@@ -227,12 +176,12 @@ async def test_dm_message_rules(users: Users) -> None:
         assert (r.status_code, r.json()["code"]) == (404, "unknown_channel"), path
 
 
-async def test_dm_delete_author_only(users: Users, hub_listen: Any, shared: Running) -> None:
+async def test_dm_delete_author_only(users: Users, record: Any, shared: Running) -> None:
     """FIELD-CASES F28, DM part."""
     alice, bob, _srv = await pair_in_server(users)
     dm = await open_dm(alice, bob)
     d = (await alice.post(f"/dm-channels/{dm['id']}/messages", json={"content": "D"})).json()
-    ra, rb = hub_listen(alice), hub_listen(bob)
+    ra, rb = record(alice), record(bob)
     r = await bob.delete(f"/dm-channels/{dm['id']}/messages/{d['id']}")
     assert (r.status_code, r.json()["code"]) == (403, "missing_permission")
     assert rb.of("DM_MESSAGE_DELETE") == [] and ra.of("DM_MESSAGE_DELETE") == []

@@ -4,6 +4,8 @@ protocol tests (API.md §6.2, §6.3, §6.5, §6.8)."""
 from __future__ import annotations
 
 import math
+import socket
+import struct
 from collections.abc import AsyncIterator
 from contextlib import asynccontextmanager
 from typing import Any
@@ -12,6 +14,8 @@ from urllib.parse import urlencode
 import orjson
 import trio
 from trio_websocket import ConnectionClosed, WebSocketConnection, open_websocket_url
+from wsproto import ConnectionType, WSConnection
+from wsproto.events import AcceptConnection, CloseConnection, Request, TextMessage
 
 from together_server.gateway import protocol as proto
 
@@ -109,6 +113,60 @@ async def connect(base: str, token: str | None = None, *, ready: bool = True,
             else:
                 gw.ready = msg
         yield gw
+
+
+class RawWs:
+    """A bare wsproto client on a plain socket, for what trio-websocket cannot do: never
+    read (with a tiny receive buffer), or vanish with a TCP reset."""
+
+    def __init__(self, sock: socket.socket) -> None:
+        self.sock = sock
+        self.ws = WSConnection(ConnectionType.CLIENT)
+
+    @classmethod
+    def open(cls, base: str, token: str, rcvbuf: int | None = None, **params: Any) -> RawWs:
+        """Blocking connect + handshake (call through ``trio.to_thread.run_sync``)."""
+        host, port = base.rsplit("/", 1)[-1].rsplit(":", 1)
+        sock = socket.socket()
+        if rcvbuf is not None:
+            sock.setsockopt(socket.SOL_SOCKET, socket.SO_RCVBUF, rcvbuf)
+        sock.settimeout(WAIT)
+        sock.connect((host, int(port)))
+        raw = cls(sock)
+        target = "/ws?" + urlencode({"token": token, **params})
+        sock.sendall(raw.ws.send(Request(host=f"{host}:{port}", target=target)))
+        while True:
+            raw.ws.receive_data(sock.recv(4096))
+            for event in raw.ws.events():
+                if isinstance(event, AcceptConnection):
+                    return raw
+                raise AssertionError(f"handshake refused: {event!r}")
+
+    def read_until_close(self) -> tuple[list[str], int | None]:
+        """Blocking: read everything up to the server's close frame."""
+        texts: list[str] = []
+        parts: list[str] = []
+        while True:
+            data = self.sock.recv(65536)
+            self.ws.receive_data(data or None)
+            for event in self.ws.events():
+                if isinstance(event, TextMessage):
+                    parts.append(event.data)
+                    if event.message_finished:
+                        texts.append("".join(parts))
+                        parts = []
+                elif isinstance(event, CloseConnection):
+                    return texts, event.code
+            if not data:
+                return texts, None
+
+    def reset(self) -> None:
+        """Vanish with a TCP RST (SO_LINGER 0), no close frame."""
+        self.sock.setsockopt(socket.SOL_SOCKET, socket.SO_LINGER, struct.pack("ii", 1, 0))
+        self.sock.close()
+
+    def close(self) -> None:
+        self.sock.close()
 
 
 # -- pure protocol tests -------------------------------------------------------------------

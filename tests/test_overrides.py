@@ -9,7 +9,7 @@ from typing import Any
 
 import pytest
 from conftest import Api, Users
-from test_roles import give, record, role, setup  # noqa: F401 - record is a fixture
+from test_roles import give, role, setup
 
 from together_server.permissions import Permission
 

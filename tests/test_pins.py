@@ -2,23 +2,16 @@
 
 from __future__ import annotations
 
-from collections.abc import Callable, Iterator
 from pathlib import Path
 from typing import Any
 
-import pytest
 import trio
 from conftest import Api, Users, make_config
-from test_dms import Recorder, sql, tap_events
+from test_dms import sql
 
 from together_server import permissions as p
 from together_server.clock import ts_after_seconds
 from together_server.daemon import Running, run_daemon
-
-
-@pytest.fixture
-def hub_listen(shared: Running) -> Iterator[Callable[[Api], Recorder]]:
-    yield from tap_events(shared)
 
 
 def pin_path(channel_id: str, message_id: str) -> str:
@@ -33,12 +26,12 @@ async def setup(users: Users) -> tuple[Api, Api, dict[str, Any]]:
     return alice, bob, chan
 
 
-async def test_pin_list_unpin(users: Users, hub_listen: Any) -> None:
+async def test_pin_list_unpin(users: Users, record: Any) -> None:
     alice, bob, chan = await setup(users)
     c = chan["id"]
     msgs = [await bob.send(c, f"m{i}") for i in range(3)]
     assert all(m["pinned"] is False and m["pinned_by"] is None and m["pinned_at"] is None for m in msgs)
-    ra, rb = hub_listen(alice), hub_listen(bob)
+    ra, rb = record(alice), record(bob)
     for m in (msgs[1], msgs[0], msgs[2]):
         r = await alice.post(pin_path(c, m["id"]))
         assert r.status_code == 204 and r.content == b""

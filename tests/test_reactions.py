@@ -7,23 +7,16 @@ seeded straight into the daemon's database with :func:`test_dms.sql`.
 
 from __future__ import annotations
 
-from collections.abc import Callable, Iterator
 from typing import Any
 from urllib.parse import quote
 
-import pytest
 import trio
 from conftest import Api, Users
-from test_dms import Recorder, sql, tap_events
+from test_dms import sql
 
 from together_server import permissions as p
 from together_server.clock import ts_after_seconds
 from together_server.daemon import Running
-
-
-@pytest.fixture
-def hub_listen(shared: Running) -> Iterator[Callable[[Api], Recorder]]:
-    yield from tap_events(shared)
 
 
 def rpath(channel_id: str, message_id: str, emoji: str | None = None, raw: bool = False) -> str:
@@ -43,9 +36,9 @@ async def setup(users: Users) -> tuple[Api, Api, dict[str, Any], dict[str, Any]]
     return alice, bob, chan, msg
 
 
-async def test_add_list_remove(users: Users, hub_listen: Any) -> None:
+async def test_add_list_remove(users: Users, record: Any) -> None:
     alice, bob, chan, msg = await setup(users)
-    ra, rb = hub_listen(alice), hub_listen(bob)
+    ra, rb = record(alice), record(bob)
     c, m = chan["id"], msg["id"]
     assert (await bob.put(rpath(c, m, "👍"))).status_code == 204
     assert (await alice.put(rpath(c, m, "🎉"))).status_code == 204
@@ -150,14 +143,14 @@ async def test_targets_and_visibility(users: Users, shared: Running) -> None:
     assert (await bob.delete(rpath(c, m, "🙂"))).status_code == 204
 
 
-async def test_remove_others_needs_manage_messages(users: Users, hub_listen: Any, shared: Running) -> None:
+async def test_remove_others_needs_manage_messages(users: Users, record: Any, shared: Running) -> None:
     alice, bob, chan, msg = await setup(users)
     carol = await users.new("carol")
     await alice.invite_and_join(chan["server_id"], carol)
     c, m = chan["id"], msg["id"]
     await bob.put(rpath(c, m, "👍"))
     await carol.put(rpath(c, m, "👍"))
-    rc = hub_listen(carol)
+    rc = record(carol)
     r = await carol.delete(rpath(c, m, "👍") + f"/{bob.id}")
     assert (r.status_code, r.json()["code"]) == (403, "missing_permission")
     # the /:user_id form on yourself needs nothing more
@@ -177,14 +170,14 @@ async def test_remove_others_needs_manage_messages(users: Users, hub_listen: Any
     assert (await carol.delete(rpath(c, m, "🔥") + f"/{bob.id}")).status_code == 204
 
 
-async def test_events_reach_viewers_only(users: Users, hub_listen: Any, shared: Running) -> None:
+async def test_events_reach_viewers_only(users: Users, record: Any, shared: Running) -> None:
     alice, bob, chan, _msg = await setup(users)
     secret = await alice.channel(chan["server_id"], "secret")
     # everyone override: nobody but the owner views #secret
     sql(shared, "INSERT INTO overrides (id, channel_id, role_id, allow, deny) VALUES (?, ?, ?, 0, ?)",
         ("01900000-0000-7000-8000-0000000000c1", secret["id"], chan["server_id"], int(p.Permission.VIEW_CHANNEL)))
     m = await alice.send(secret["id"], "only me")
-    ra, rb = hub_listen(alice), hub_listen(bob)
+    ra, rb = record(alice), record(bob)
     await alice.put(rpath(secret["id"], m["id"], "🤫"))
     await alice.delete(rpath(secret["id"], m["id"], "🤫"))
     assert len(ra.of("REACTION_ADD")) == 1 and len(ra.of("REACTION_REMOVE")) == 1
@@ -193,10 +186,10 @@ async def test_events_reach_viewers_only(users: Users, hub_listen: Any, shared: 
     assert (r.status_code, r.json()["code"]) == (404, "unknown_channel")
 
 
-async def test_message_update_has_per_receiver_me(users: Users, hub_listen: Any) -> None:
+async def test_message_update_has_per_receiver_me(users: Users, record: Any) -> None:
     alice, bob, chan, msg = await setup(users)
     await bob.put(rpath(chan["id"], msg["id"], "👀"))
-    ra, rb = hub_listen(alice), hub_listen(bob)
+    ra, rb = record(alice), record(bob)
     r = await alice.patch(f"/messages/{msg['id']}", json={"content": "edited"})
     assert r.status_code == 200
     assert r.json()["reactions"] == [{"emoji": "👀", "count": 1, "me": False}]

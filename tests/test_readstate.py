@@ -6,22 +6,15 @@ from the daemon's database (the gateway builds READY with that function).
 from __future__ import annotations
 
 import sqlite3
-from collections.abc import Callable, Iterator
 from typing import Any
 
-import pytest
 from conftest import Api, Users
-from test_dms import Recorder, open_dm, sql, tap_events
+from test_dms import open_dm, sql
 
 from together_server import permissions as p
 from together_server.daemon import Running
 from together_server.ids import IdClock
 from together_server.storage import perms, readstate
-
-
-@pytest.fixture
-def hub_listen(shared: Running) -> Iterator[Callable[[Api], Recorder]]:
-    yield from tap_events(shared)
 
 
 def _connect(shared: Running) -> sqlite3.Connection:
@@ -73,11 +66,11 @@ async def test_counts_after_joining_and_mentions(users: Users, shared: Running) 
     assert counts(shared, carol) == ({}, {})
 
 
-async def test_ack_and_channel_ack_to_every_device(users: Users, shared: Running, hub_listen: Any) -> None:
+async def test_ack_and_channel_ack_to_every_device(users: Users, shared: Running, record: Any) -> None:
     alice, bob, chan, _before = await setup(users)
     c = chan["id"]
     msgs = [await alice.send(c, f"m{i} @{bob.user['username']}") for i in range(4)]
-    phone, laptop, other = hub_listen(bob), hub_listen(bob), hub_listen(alice)
+    phone, laptop, other = record(bob), record(bob), record(alice)
     assert (await bob.post(f"/channels/{c}/ack")).status_code == 204
     assert counts(shared, bob) == ({}, {})
     event = {"channel_id": c, "message_id": msgs[-1]["id"]}
@@ -119,12 +112,12 @@ async def test_ack_errors(users: Users, shared: Running) -> None:
     assert counts(shared, bob) == ({c: 2, other["id"]: 1}, {})
 
 
-async def test_empty_channel_ack(users: Users, shared: Running, hub_listen: Any) -> None:
+async def test_empty_channel_ack(users: Users, shared: Running, record: Any) -> None:
     alice, bob = await users.new("alice"), await users.new("bob")
     srv = await alice.server("Quiet")
     c = (await alice.channel(srv["id"]))["id"]
     await alice.invite_and_join(srv["id"], bob)
-    rec = hub_listen(bob)
+    rec = record(bob)
     assert (await bob.post(f"/channels/{c}/ack")).status_code == 204
     assert rec.of("CHANNEL_ACK") == [{"channel_id": c, "message_id": None}]
     await alice.send(c, "first")
@@ -165,7 +158,7 @@ async def test_hidden_channels_do_not_count(users: Users, shared: Running) -> No
     assert counts(shared, bob) == ({}, {})
 
 
-async def test_dm_counts_and_ack(users: Users, shared: Running, hub_listen: Any) -> None:
+async def test_dm_counts_and_ack(users: Users, shared: Running, record: Any) -> None:
     alice, bob, _chan, _before = await setup(users)
     stranger = await users.new("stranger")
     dm = await open_dm(alice, bob)
@@ -178,7 +171,7 @@ async def test_dm_counts_and_ack(users: Users, shared: Running, hub_listen: Any)
     assert counts(shared, alice) == ({d: 1}, {})
     await alice.delete(f"/dm-channels/{d}/messages/{second['id']}")
     assert counts(shared, bob) == ({d: 1}, {})
-    phone, laptop = hub_listen(bob), hub_listen(bob)
+    phone, laptop = record(bob), record(bob)
     assert (await bob.post(f"/dm-channels/{d}/ack")).status_code == 204
     assert counts(shared, bob) == ({}, {})
     assert phone.of("CHANNEL_ACK") == laptop.of("CHANNEL_ACK") != []

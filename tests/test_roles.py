@@ -6,68 +6,16 @@ publish hook and keeps, per user, the events whose audience includes them.
 
 from __future__ import annotations
 
-from collections.abc import Iterator
 from typing import Any
 
-import orjson
 import pytest
 import trio
 from conftest import Api, Users, make_config
 
 from together_server.daemon import Running, run_daemon
 from together_server.permissions import ALL, Permission
-from together_server.storage.db import Event
 
 P = Permission
-
-
-class Recorder:
-    """The events one user receives, as ``(type, data)``, in publication order."""
-
-    def __init__(self, user_id: str) -> None:
-        self.user_id = user_id
-        self.events: list[tuple[str, Any]] = []
-
-    def take(self, event: Event) -> None:
-        if self.user_id in event.users:
-            data = event.data[self.user_id] if event.per_user else event.data
-            self.events.append((event.type, orjson.loads(orjson.dumps(data))))
-
-    def types(self) -> list[str]:
-        return [t for t, _ in self.events]
-
-    def clear(self) -> None:
-        self.events.clear()
-
-
-@pytest.fixture
-def record(shared: Running) -> Iterator[Any]:
-    """``rec = record(api)``: record the events published for that user from now on.
-
-    Wraps the database's publish hook (storage level, independent of the gateway): the
-    writer publishes a commit's events before it wakes the handler, so a REST call's
-    events are all recorded when its response arrives.
-    """
-    db = shared.state.db
-    original = db.publish
-    made: list[Recorder] = []
-
-    def publish(events: Any) -> None:
-        events = list(events)
-        for event in events:
-            for rec in made:
-                rec.take(event)
-        original(events)
-
-    db.publish = publish
-
-    def start(api: Api) -> Recorder:
-        rec = Recorder(api.id)
-        made.append(rec)
-        return rec
-
-    yield start
-    db.publish = original
 
 
 async def role(api: Api, server_id: str, **fields: Any) -> dict[str, Any]:
