@@ -16,6 +16,7 @@ from typing import Any
 from .. import records
 from ..errors import ApiError
 from .db import Event, Tx
+from .paging import cursor_page
 
 Online = Callable[[str], bool]
 
@@ -166,20 +167,8 @@ def list_dm_messages(
 ) -> list[dict[str, Any]]:
     """``GET /dm-channels/:id/messages``: the §3.5 cursor table, newest first."""
     need_participant(conn, dm_id, user_id)
-    where, args = ["channel_id = ?", "deleted = 0"], [dm_id]
-    if before is not None:
-        where.append("id < ?")
-        args.append(before)
-    if after is not None:
-        where.append("id > ?")
-        args.append(after)
-    order = "ASC" if after is not None else "DESC"
-    rows = conn.execute(
-        f"SELECT {DM_MESSAGE_COLUMNS} FROM dm_messages WHERE {' AND '.join(where)} ORDER BY id {order} LIMIT ?",
-        (*args, limit),
-    ).fetchall()
-    if order == "ASC":
-        rows.reverse()
+    rows = cursor_page(conn, table="dm_messages", columns=DM_MESSAGE_COLUMNS, channel_id=dm_id,
+                       before=before, after=after, limit=limit)
     return [direct_message(r) for r in rows]
 
 

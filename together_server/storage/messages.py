@@ -16,6 +16,7 @@ from .. import records
 from ..errors import ApiError
 from .access import need_bit, need_channel, need_channel_tx, need_not_timed_out_tx, viewers_tx
 from .db import Event, Tx
+from .paging import cursor_page
 
 MENTION_RE = re.compile(r"(?<![A-Za-z0-9_-])@([A-Za-z0-9_-]+)")
 MESSAGE_COLUMNS = (
@@ -127,20 +128,8 @@ def list_messages(
 ) -> list[dict[str, Any]]:
     """The §3.5 cursor table; always returned newest first."""
     need_channel(conn, channel_id, user_id)
-    where, args = ["channel_id = ?", "deleted = 0"], [channel_id]
-    if before is not None:
-        where.append("id < ?")
-        args.append(before)
-    if after is not None:
-        where.append("id > ?")
-        args.append(after)
-    order = "ASC" if after is not None else "DESC"
-    rows = conn.execute(
-        f"SELECT {MESSAGE_COLUMNS} FROM messages WHERE {' AND '.join(where)} ORDER BY id {order} LIMIT ?",
-        (*args, limit),
-    ).fetchall()
-    if order == "ASC":
-        rows.reverse()
+    rows = cursor_page(conn, table="messages", columns=MESSAGE_COLUMNS, channel_id=channel_id,
+                       before=before, after=after, limit=limit)
     return render(conn, rows, user_id)
 
 
