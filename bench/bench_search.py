@@ -36,6 +36,7 @@ sys.path.insert(0, str(Path(__file__).resolve().parents[1]))
 
 from together_server.search.engine import search_messages  # noqa: E402
 from together_server.search.query import parse_query  # noqa: E402
+from together_server.storage.db import connect as db_connect  # noqa: E402
 from together_server.storage.db import apply_migrations  # noqa: E402
 
 DATA = Path("/work/shared/data")
@@ -197,13 +198,15 @@ def main() -> None:
     conn = sqlite3.connect(str(path), isolation_level=None)
     conn.execute("PRAGMA synchronous = NORMAL")
     apply_migrations(conn)  # registers the SQL functions; nothing left to apply
+    # Searches run on a connection set up exactly like the daemon's readers.
+    reader = db_connect(path, "normal", reader=True)
     vocab, common, pairs = vocabulary(lines)
 
     def run(q: str, sort: str = "newest") -> Callable[[], object]:
         sid = rng.choice(servers)
         query = parse_query(q)
         return lambda: search_messages(
-            conn, server_id=sid, viewable_channel_ids=channels[sid], query=query,
+            reader, server_id=sid, viewable_channel_ids=channels[sid], query=query,
             channel_id=None, before=None, limit=50, sort=sort, offset=0)
 
     kinds: list[tuple[str, Callable[[], str], str, float]] = [

@@ -126,7 +126,10 @@ def integrity(mapping: dict[str, str]) -> Iterator[None]:
         raise
 
 
-def _connect(path: Path, synchronous: str, *, reader: bool) -> sqlite3.Connection:
+def connect(path: Path, synchronous: str, *, reader: bool) -> sqlite3.Connection:
+    """A connection set up as the daemon's: autocommit, Row rows, foreign keys, busy
+    timeout, ``synchronous`` ("normal" | "full"), our SQL functions; readers are
+    query-only with a larger page cache and a memory map."""
     conn = sqlite3.connect(
         str(path), isolation_level=None, check_same_thread=False, timeout=10.0
     )
@@ -256,7 +259,7 @@ class Database:
 
     def _open_sync(self) -> None:
         self.path.parent.mkdir(parents=True, exist_ok=True)
-        writer = _connect(self.path, self.synchronous, reader=False)
+        writer = connect(self.path, self.synchronous, reader=False)
         mode = writer.execute("PRAGMA journal_mode = WAL").fetchone()[0]
         if mode.lower() != "wal":
             raise RuntimeError(f"could not switch {self.path} to WAL mode (got {mode})")
@@ -267,7 +270,7 @@ class Database:
         self.cache.install(writer)
         self._writer = writer
         for _ in range(self._n_readers):
-            self._readers.append(_connect(self.path, self.synchronous, reader=True))
+            self._readers.append(connect(self.path, self.synchronous, reader=True))
 
     async def close(self) -> None:
         """Drain the writer, checkpoint the WAL (TRUNCATE) and close every connection."""
