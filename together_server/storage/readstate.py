@@ -8,7 +8,7 @@ from just before the join is not counted.
 
 Unread messages are by others, not deleted, with an id above the marker; mentions are
 the unread ones that name the user or carry ``mention_everyone``. Both stop at
-:data:`CAP` (1,000). Counting walks the ``messages_channel`` / ``dm_messages_channel``
+:data:`CAP` (1,000). Counting walks the ``messages_unread`` / ``dm_messages_channel``
 partial indexes with ``LIMIT 1000`` subqueries; direct mentions come from one range scan
 of ``message_mentions_user`` and @everyone mentions from the small ``messages_everyone``
 index, so READY never walks a channel's whole backlog for mentions.

@@ -91,7 +91,6 @@ CREATE TABLE messages (
     pinned_by         TEXT,
     pinned_at         TEXT
 );
-CREATE INDEX messages_channel ON messages(channel_id, id) WHERE deleted = 0;
 CREATE INDEX messages_server ON messages(server_id, id);
 CREATE INDEX messages_author ON messages(author_id, id);
 CREATE INDEX messages_pinned ON messages(channel_id, pinned_at) WHERE pinned_at IS NOT NULL;

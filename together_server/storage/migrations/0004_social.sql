@@ -44,7 +44,7 @@ CREATE TABLE reactions (
 -- Read state (§4.11). READY counts each channel's unread messages (by others, after the
 -- marker, LIMIT 1000): this index covers that count, so no table row is read (about 4x
 -- faster for 10,000 unread over 1,000 channels, bench/bench_ready.py). It serves the
--- message lists as well as 0001's messages_channel does, which it makes redundant.
+-- channel message lists (channel_id, id) too.
 CREATE INDEX messages_unread ON messages(channel_id, id, author_id, created_at, deleted) WHERE deleted = 0;
 -- @everyone mentions are rare, so READY finds them per server through this small
 -- partial index instead of walking every unread message.
