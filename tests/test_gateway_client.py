@@ -102,17 +102,23 @@ async def connect(base: str, token: str | None = None, *, ready: bool = True,
     """Open ``/ws?token=...``; with ``ready``, read READY (or the resume preamble) first."""
     async with open_websocket_url(ws_url(base, token=token, **params), extra_headers=headers or [],
                                   message_queue_size=math.inf) as ws:  # type: ignore[arg-type]
-        gw = Gw(ws)
-        if ready:
-            msg = await gw.frame()
-            assert msg["op"] == "DISPATCH", msg
-            if msg["t"] == "READY":
-                assert msg["s"] == 1
-                gw.ready = msg["d"]
-                gw.session_id = msg["d"]["session_id"]
-            else:
-                gw.ready = msg
-        yield gw
+        try:
+            gw = Gw(ws)
+            if ready:
+                msg = await gw.frame()
+                assert msg["op"] == "DISPATCH", msg
+                if msg["t"] == "READY":
+                    assert msg["s"] == 1
+                    gw.ready = msg["d"]
+                    gw.session_id = msg["d"]["session_id"]
+                else:
+                    gw.ready = msg
+            yield gw
+        finally:
+            # trio-websocket 0.12 never closes its TCP stream after a close the *server*
+            # started (it waits for the server's FIN, sees it, and forgets the socket).
+            with trio.CancelScope(shield=True):
+                await ws._stream.aclose()  # noqa: SLF001
 
 
 class RawWs:

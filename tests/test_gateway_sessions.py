@@ -35,8 +35,7 @@ async def eventually(pred: Callable[[], bool]) -> None:
 
 @pytest.fixture
 async def env(nursery: trio.Nursery, tmp_path: Path) -> Any:
-    running, users = await start(nursery, tmp_path, gateway={"resume_window_seconds": 30.0},
-                                 limits={"gateway_sessions_per_user": 3})
+    running, users = await start(nursery, tmp_path, gateway={"resume_window_seconds": 30.0})
     yield running, users
     await users.close()
     running.shutdown()
@@ -188,6 +187,7 @@ async def test_limits_frame_size_rate_and_session_count(env: Any) -> None:
         pad = gcfg.max_frame_bytes - len('{"op":"HEARTBEAT","d":""}')
         exact = '{"op":"HEARTBEAT","d":"' + "x" * pad + '"}'
         assert len(exact.encode()) == gcfg.max_frame_bytes
+        ga.backlog.clear()
         await ga.ws.send_message(exact)
         assert (await ga.frame())["op"] == "HEARTBEAT_ACK"
         # multi-byte text over the limit in bytes though not in characters
@@ -203,18 +203,23 @@ async def test_limits_frame_size_rate_and_session_count(env: Any) -> None:
     # frame rate: a burst past the limit is dropped silently
     async with connect(running.url, alice.token) as ga:
         await ga.sync()
+        ga.backlog.clear()
         await trio.sleep(1.05)  # a fresh rolling second
         burst = gcfg.max_frames_per_second + 10
         for _ in range(burst):
             await ga.send("HEARTBEAT")
-        await trio.sleep(1.05)
-        await ga.sync()
-        acks = 0
-        while ga.backlog:
-            acks += ga.backlog.pop(0)["op"] == "HEARTBEAT_ACK"
-        # every frame of the burst that was answered: exactly the per-second allowance
+        await trio.sleep(1.05)  # every frame of the burst has been handled by now
+        r = await alice.patch("/users/@me", json={"bio": "after the burst"})  # a sentinel dispatch
+        assert r.status_code == 200
+        _, before = await ga.until("USER_UPDATE")
+        acks = sum(m["op"] == "HEARTBEAT_ACK" for m in before)
         assert acks == gcfg.max_frames_per_second
-    # sessions per user (3 here): a 4th is refused unless one is held, which it replaces
+
+
+async def test_sessions_per_user_limit(nursery: trio.Nursery, tmp_path: Path) -> None:
+    """§6.1: a 4th session (limit 3) is refused with HTTP 400 unless one is held, which it replaces."""
+    running, users = await start(nursery, tmp_path, limits={"gateway_sessions_per_user": 3})
+    alice = await users.new("alice")
     hub = running.state.hub
     async with connect(running.url, alice.token) as a, connect(running.url, alice.token) as b, \
             connect(running.url, alice.token) as c:
@@ -225,6 +230,8 @@ async def test_limits_frame_size_rate_and_session_count(env: Any) -> None:
         async with connect(running.url, alice.token) as d:
             assert hub.get(b.session_id) is None  # the oldest held one was discarded
             assert d.session_id and a.session_id and c.session_id
+    await users.close()
+    running.shutdown()
 
 
 async def test_idle_timeout_closes_with_4009_and_may_resume(nursery: trio.Nursery, tmp_path: Path) -> None:
@@ -289,7 +296,7 @@ async def test_client_close_while_server_sends(env: Any) -> None:
 
             async with trio.open_nursery() as n:
                 n.start_soon(burst)
-                await ga.event("MESSAGE_CREATE")
+                await ga.until("MESSAGE_CREATE")
                 await ga.ws.aclose(code=1000)
         assert statuses == [201] * 200
         offline = 0
