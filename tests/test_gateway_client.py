@@ -100,9 +100,11 @@ def ws_url(base: str, **params: Any) -> str:
 async def connect(base: str, token: str | None = None, *, ready: bool = True,
                   headers: list[tuple[str, str]] | None = None, **params: Any) -> AsyncIterator[Gw]:
     """Open ``/ws?token=...``; with ``ready``, read READY (or the resume preamble) first."""
-    async with open_websocket_url(ws_url(base, token=token, **params), extra_headers=headers or [],
-                                  message_queue_size=math.inf) as ws:  # type: ignore[arg-type]
-        try:
+    ws_conn = None
+    try:
+        async with open_websocket_url(ws_url(base, token=token, **params), extra_headers=headers or [],
+                                      message_queue_size=math.inf) as ws:  # type: ignore[arg-type]
+            ws_conn = ws
             gw = Gw(ws)
             if ready:
                 msg = await gw.frame()
@@ -114,11 +116,12 @@ async def connect(base: str, token: str | None = None, *, ready: bool = True,
                 else:
                     gw.ready = msg
             yield gw
-        finally:
-            # trio-websocket 0.12 never closes its TCP stream after a close the *server*
-            # started (it waits for the server's FIN, sees it, and forgets the socket).
+    finally:
+        # trio-websocket 0.12 never closes its TCP stream after a close the *server*
+        # started (it waits for the server's FIN, sees it, and forgets the socket).
+        if ws_conn is not None:
             with trio.CancelScope(shield=True):
-                await ws._stream.aclose()  # noqa: SLF001
+                await ws_conn._stream.aclose()  # noqa: SLF001
 
 
 class RawWs:
