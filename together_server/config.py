@@ -157,9 +157,30 @@ def _strict(kind: type) -> Any:
     return hook
 
 
+def _string_list(value: Any, _type: Any) -> list[str]:
+    # A bare string is not a list of one (cattrs would split it into characters).
+    if type(value) is not list:
+        raise ValueError("must be a list of strings")
+    for item in value:
+        if type(item) is not str:
+            raise ValueError("must be a list of strings")
+    return list(value)
+
+
+def _literal(value: Any, type_: Any) -> Any:
+    choices = type_.__args__
+    if value not in choices:
+        raise ValueError("must be one of " + ", ".join(f'"{c}"' for c in choices))
+    return value
+
+
 _converter = cattrs.Converter(forbid_extra_keys=True)
 for _kind in (str, int, float, bool):
     _converter.register_structure_hook(_kind, _strict(_kind))
+_converter.register_structure_hook_func(lambda t: t == list[str], _string_list)
+_converter.register_structure_hook_func(
+    lambda t: getattr(t, "__origin__", None) is Literal, _literal
+)
 
 
 def _walk_errors(exc: BaseException, prefix: str) -> str:
