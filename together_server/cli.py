@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import argparse
 import logging
+import os
 import secrets
 import sys
 from pathlib import Path
@@ -24,7 +25,7 @@ def _setup_logging(level: str) -> None:
 
 
 def cmd_serve(args: argparse.Namespace) -> int:
-    from .daemon import DaemonError, run_daemon
+    from .daemon import find_daemon_error, run_daemon
 
     try:
         cfg = with_overrides(
@@ -35,15 +36,19 @@ def cmd_serve(args: argparse.Namespace) -> int:
         print(f"together-server: configuration error: {exc}", file=sys.stderr)
         return 1
     _setup_logging(cfg.logging.level)
+    os.umask(0o077)  # the database, WAL and secret are private to the server's user
     if cfg.logging.access_log:
         logging.getLogger("together_server.access").setLevel(logging.INFO)
     try:
         trio.run(run_daemon, cfg)
-    except DaemonError as exc:
-        print(f"together-server: {exc}", file=sys.stderr)
-        return 1
     except KeyboardInterrupt:
         return 0
+    except BaseException as exc:
+        refused = find_daemon_error(exc)
+        if refused is None:
+            raise
+        print(f"together-server: {refused}", file=sys.stderr)
+        return 1
     return 0
 
 

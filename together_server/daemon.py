@@ -46,6 +46,40 @@ class DaemonError(Exception):
     """A refused start (exit status 1): the message says why."""
 
 
+class _Reporter:
+    """A task_status that forwards ``started`` to a callback (to learn that hypercorn
+    bound its sockets before an error that may follow)."""
+
+    def __init__(self, fn: Callable[[list[str]], None]) -> None:
+        self._fn = fn
+
+    def started(self, value: list[str]) -> None:
+        self._fn(value)
+
+
+def _os_error(exc: BaseException) -> OSError | None:
+    if isinstance(exc, OSError):
+        return exc
+    if isinstance(exc, BaseExceptionGroup):
+        for sub in exc.exceptions:
+            found = _os_error(sub)
+            if found is not None:
+                return found
+    return None
+
+
+def find_daemon_error(exc: BaseException) -> DaemonError | None:
+    """The DaemonError inside ``exc`` (possibly nested in exception groups), if any."""
+    if isinstance(exc, DaemonError):
+        return exc
+    if isinstance(exc, BaseExceptionGroup):
+        for sub in exc.exceptions:
+            found = find_daemon_error(sub)
+            if found is not None:
+                return found
+    return None
+
+
 @attrs.define
 class Running:
     """Handle on a running daemon: where it listens and how to stop it."""
@@ -125,7 +159,7 @@ async def run_daemon(
 ) -> None:
     data_dir = cfg.data_path
     try:
-        await trio.to_thread.run_sync(lambda: data_dir.mkdir(parents=True, exist_ok=True))
+        await trio.to_thread.run_sync(lambda: data_dir.mkdir(mode=0o700, parents=True, exist_ok=True))
     except OSError as exc:
         raise DaemonError(f"cannot create data directory {data_dir}: {exc.strerror}") from None
     lock = DataDirLock(data_dir)
@@ -191,8 +225,23 @@ async def _serve(
             served = trio.Event()
 
             async def run_http(task_status: trio.TaskStatus[list[str]]) -> None:
+                listening = False
+
+                def started(binds: list[str]) -> None:
+                    nonlocal listening
+                    listening = True
+                    task_status.started(binds)
+
                 try:
-                    await serve(app, _hypercorn_config(cfg), shutdown_trigger=stop.wait, task_status=task_status)
+                    await serve(app, _hypercorn_config(cfg), shutdown_trigger=stop.wait,
+                                task_status=_Reporter(started))
+                except (OSError, BaseExceptionGroup) as exc:  # bind failed: bad address, port in use...
+                    failure = _os_error(exc)
+                    if listening or failure is None:
+                        raise
+                    raise DaemonError(
+                        f"cannot listen on {cfg.server.host}:{cfg.server.port}: {failure.strerror or failure}"
+                    ) from None
                 finally:
                     served.set()
 
