@@ -258,7 +258,7 @@ class Database:
                 await self.close()
 
     def _open_sync(self) -> None:
-        self.path.parent.mkdir(parents=True, exist_ok=True)
+        self.path.parent.mkdir(mode=0o700, parents=True, exist_ok=True)
         writer = connect(self.path, self.synchronous, reader=False)
         mode = writer.execute("PRAGMA journal_mode = WAL").fetchone()[0]
         if mode.lower() != "wal":
@@ -268,6 +268,11 @@ class Database:
         if applied:
             log.info("applied migrations: %s", ", ".join(applied))
         self.cache.install(writer)
+        # Messages, DMs, emails and password hashes: readable by the server's user only.
+        for suffix in ("", "-wal", "-shm"):
+            f = self.path.with_name(self.path.name + suffix)
+            if f.exists():
+                f.chmod(0o600)
         self._writer = writer
         for _ in range(self._n_readers):
             self._readers.append(connect(self.path, self.synchronous, reader=True))
