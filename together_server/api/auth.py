@@ -39,7 +39,7 @@ def _check_email(v: str) -> str | None:
 
 
 REGISTER = [
-    F("username", required=True, max=32, check=_check_username),
+    F("username", required=True, min=2, max=32, check=_check_username),
     F("password", required=True, min=8, max=128),
     F("email", nullable=True, max=254, check=_check_email),
     F("invite_code", nullable=True, max=64),

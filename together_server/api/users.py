@@ -29,7 +29,9 @@ DELETE = [F("password", required=True, min=1, max=128)]
 @route(bp, "/users/@me", ["GET"])
 async def me() -> Response:
     st, c = state(), caller()
-    row = await st.db.read(accounts.require_user, c.user_id)
+    row = await st.db.read(accounts.get_user, c.user_id)
+    if row is None:  # a signed token naming no account is not a usable credential
+        raise ApiError("invalid_token", headers={"WWW-Authenticate": c.scheme})
     return json(user_json(row, own=True, online=st.is_online(c.user_id)))
 
 

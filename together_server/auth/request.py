@@ -37,6 +37,10 @@ class BotCredential:
     bgen: str
 
 
+def _has_space(token: str) -> bool:
+    return any(ch.isspace() for ch in token)
+
+
 def _challenge(code: str, scheme: str) -> ApiError:
     return ApiError(code, headers={"WWW-Authenticate": scheme})
 
@@ -79,8 +83,15 @@ class Authenticator:
         """``Authorization`` header -> Caller, or the 401 to raise (missing_token, ...)."""
         if not header:
             return _challenge("missing_token", "Bearer")
+        # The scheme word and its one space are exact (§2.1); the token has no whitespace.
         if header.startswith("Bearer "):
-            return self.from_access_token(header[7:].strip())
+            token = header[7:]
+            if not token or _has_space(token):
+                return _challenge("invalid_token", "Bearer")
+            return self.from_access_token(token)
         if header.startswith("Bot "):
-            return self.from_bot_token(header[4:].strip())
+            token = header[4:]
+            if not token or _has_space(token):
+                return _challenge("invalid_bot_token", "Bot")
+            return self.from_bot_token(token)
         return _challenge("missing_token", "Bearer")
