@@ -13,6 +13,7 @@ from __future__ import annotations
 import contextlib
 import logging
 import time
+import urllib.parse
 from typing import Any
 
 from quart import Response, g, request
@@ -41,6 +42,39 @@ def _error_response(exc: ApiError) -> Response:
         # §2.5: every 401 carries a challenge (login and refresh failures included)
         resp.headers["WWW-Authenticate"] = "Bearer"
     return resp
+
+
+# Which 404 a malformed path id gets, by the rule's variable name (API.md §1.3).
+ID_CODES = {
+    "server_id": "unknown_server", "channel_id": "unknown_channel", "message_id": "unknown_message",
+    "user_id": "unknown_user", "role_id": "unknown_role", "invite_id": "unknown_invite",
+    "code": "unknown_invite", "bot_id": "unknown_bot", "override_id": "unknown_override",
+    "dm_id": "unknown_channel",
+}
+_SLASH = "\uffff"  # stands for an encoded slash while re-matching
+
+
+def _encoded_slash_error(app: QuartTrio, raw_path: bytes, method: str) -> ApiError:
+    """Paths match exactly (§1.1): ``%2F`` is part of a segment, never a separator.
+
+    The server decodes ``%2F`` before routing, so the request may have matched a longer
+    rule. Re-match the raw path with the encoded slashes kept inside their segment and
+    answer as that route would: the 404 of the id holding the slash, or 404/405.
+    """
+    path = raw_path.split(b"?", 1)[0].decode("latin-1")
+    path = urllib.parse.unquote(path.replace("%2F", _SLASH).replace("%2f", _SLASH), errors="replace")
+    try:
+        rule, args = app.url_map.bind("localhost").match(path, method=method, return_rule=True)
+    except MethodNotAllowed as exc:
+        return ApiError("method_not_allowed", headers={"Allow": ", ".join(sorted(exc.valid_methods or []))})
+    except HTTPException:
+        return ApiError("not_found")
+    for name, value in args.items():
+        if isinstance(value, str) and _SLASH in value:
+            if name == "user_id" and "/members/" in rule.rule:
+                return ApiError("unknown_member")
+            return ApiError(ID_CODES.get(name, "not_found"))
+    return ApiError("not_found")
 
 
 def create_app(st: AppState) -> QuartTrio:
@@ -94,6 +128,12 @@ def create_app(st: AppState) -> QuartTrio:
             g.ratelimit_headers = headers
             if refusal is not None:
                 raise refusal
+        raw_path = request.scope.get("raw_path") or b""
+        if b"%2f" in raw_path.lower() and not endpoint.startswith("reactions."):
+            refusal = _encoded_slash_error(app, raw_path, request.method)
+            if refusal.status == 404 and refusal.code != "not_found" and isinstance(who, ApiError):
+                raise who  # 401 before 404 (§1.6): every route with an id needs credentials
+            raise refusal
         if request.routing_exception is not None:
             return None  # dispatch raises the 404/405
         if request.url_rule is not None and request.url_rule.arguments and request.path in literal_methods:
@@ -151,6 +191,9 @@ def create_app(st: AppState) -> QuartTrio:
             err = ApiError("payload_too_large", headers={"Connection": "close"})
         elif exc.code == 404:
             err = ApiError("not_found")
+        elif exc.code == 400 and request.path == "/ws":
+            # a plain HTTP request on the gateway route (no Upgrade: websocket)
+            err = invalid({"Upgrade": "must be websocket: /ws is the gateway"})
         elif exc.code == 400:
             err = ApiError("invalid_json", "Malformed request")
         else:
