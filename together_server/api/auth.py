@@ -9,7 +9,8 @@ from quart import Blueprint, Response
 
 from ..errors import ApiError, invalid
 from ..records import user as user_json
-from ..storage import accounts, servers as servers_store
+from ..storage import accounts
+from ..storage import servers as servers_store
 from ..storage.db import Tx
 from ..text import fold
 from ..validation import F

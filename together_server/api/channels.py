@@ -6,7 +6,7 @@ from quart import Blueprint, Response
 
 from ..errors import invalid
 from ..storage import channels as store
-from ..validation import F, UNSET
+from ..validation import UNSET, F
 from .common import body, caller, json, no_content, path_id, route, state
 
 bp = Blueprint("channels", __name__)

@@ -4,9 +4,9 @@ from __future__ import annotations
 
 from quart import Blueprint, Response
 
-from ..storage import servers as store
 from ..errors import invalid
-from ..validation import F, UNSET
+from ..storage import servers as store
+from ..validation import UNSET, F
 from .common import body, caller, json, no_content, path_id, route, state
 
 bp = Blueprint("servers", __name__)

@@ -5,11 +5,12 @@ from __future__ import annotations
 from quart import Blueprint, Response
 
 from ..errors import ApiError
-from ..records import public_user, user as user_json
+from ..records import public_user
+from ..records import user as user_json
 from ..storage import accounts
 from ..storage import users as store
 from ..storage.db import Tx
-from ..validation import F, UNSET
+from ..validation import UNSET, F
 from .common import body, caller, json, no_content, path_id, route, state
 
 bp = Blueprint("users", __name__)
