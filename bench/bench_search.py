@@ -36,8 +36,8 @@ sys.path.insert(0, str(Path(__file__).resolve().parents[1]))
 
 from together_server.search.engine import search_messages  # noqa: E402
 from together_server.search.query import parse_query  # noqa: E402
-from together_server.storage.db import connect as db_connect  # noqa: E402
 from together_server.storage.db import apply_migrations  # noqa: E402
+from together_server.storage.db import connect as db_connect  # noqa: E402
 
 DATA = Path("/work/shared/data")
 SERVERS = 8
