@@ -183,6 +183,7 @@ def main() -> None:
     ap.add_argument("--queries", type=int, default=300, help="queries per kind")
     ap.add_argument("--db", type=Path, default=None, help="reuse/build this file (default: temp)")
     ap.add_argument("--seed", type=int, default=42)
+    ap.add_argument("--reuse", action="store_true", help="with --db: query an existing file, do not rebuild")
     args = ap.parse_args()
     rng = random.Random(args.seed)
     lines = load_lines()
@@ -192,8 +193,15 @@ def main() -> None:
         path = Path(tmp.name) / "bench.db"
     else:
         path = args.db
+    if args.reuse and args.db is not None and path.exists():
+        with sqlite3.connect(str(path)) as old:
+            servers = [r[0] for r in old.execute("SELECT id FROM servers ORDER BY id")]
+            channels = {sid: [r[0] for r in old.execute("SELECT id FROM channels WHERE server_id = ? ORDER BY id", (sid,))]
+                        for sid in servers}
+            args.messages = old.execute("SELECT count(*) FROM messages").fetchone()[0]
+    else:
         path.unlink(missing_ok=True)
-    servers, channels = build(path, args.messages, lines, rng)
+        servers, channels = build(path, args.messages, lines, rng)
 
     conn = sqlite3.connect(str(path), isolation_level=None)
     conn.execute("PRAGMA synchronous = NORMAL")

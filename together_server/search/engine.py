@@ -32,7 +32,7 @@ from .query import SearchQuery
 from .segment import MARK_CLOSE, MARK_OPEN
 
 TOTAL_CAP = 1000  # §7.4: total counts up to 1000; relevance offsets stop there too
-RELEVANCE_CANDIDATES = 5000
+RELEVANCE_CANDIDATES = 2000
 
 WORDS = "messages_fts"
 RAW = "messages_fts_raw"
@@ -49,7 +49,13 @@ _SQL_ROWS = (
     " FROM messages AS m LEFT JOIN users AS u ON u.id = m.author_id"
     " WHERE m.seq IN (SELECT value FROM json_each(?))"
 )
-_SQL_HIGHLIGHT = "SELECT highlight({t}, 0, ?, ?) FROM {t} WHERE {t} MATCH ? AND rowid = ?"
+# One MATCH for a whole page: a rowid range is a cheap FTS5 constraint, while
+# "rowid = ?" per result re-evaluates the query (a prefix's term expansion) every time.
+# highlight() runs only for the page's rows (CASE), not for every hit in the range.
+_SQL_HIGHLIGHTS = (
+    "SELECT rowid, CASE WHEN rowid IN (SELECT value FROM json_each(?)) THEN highlight({t}, 0, ?, ?) END"
+    " FROM {t} WHERE {t} MATCH ? AND rowid BETWEEN ? AND ?"
+)
 
 
 def search_messages(
@@ -89,7 +95,8 @@ def search_messages(
         f"SELECT count(*) FROM (SELECT 1 {plan.sql_from} WHERE {plan.sql_where} LIMIT {TOTAL_CAP})",
         plan.params,
     ).fetchone()[0]
-    results = [_result(conn, query, row, rank) for row, rank in rows]
+    marked = _highlights(conn, query, [row[0] for row, _rank in rows])
+    results = [_result(query, row, rank, marked) for row, rank in rows]
     response: dict[str, Any] = dict(empty, results=results, total=total)
     if sort == "relevance":
         next_offset = offset + len(results)
@@ -244,15 +251,28 @@ def _load(
     return [(rows[seq], max(0.0, float(rank or 0.0)) + 0.0) for seq, rank in hits if seq in rows]
 
 
-def _result(conn: sqlite3.Connection, query: SearchQuery, row: Any, rank: float) -> dict[str, Any]:
-    seq, msg_id, channel_id, author_id, content, created_at, username = tuple(row)
-    marked: list[str | None] = []
+def _highlights(conn: sqlite3.Connection, query: SearchQuery, seqs: list[int]) -> dict[str, dict[int, str]]:
+    """``{table: {seq: marked text}}`` for the page's messages, one query per table."""
+    out: dict[str, dict[int, str]] = {}
+    if not seqs:
+        return out
+    wanted = set(seqs)
     for table, match in ((WORDS, query.words_match), (RAW, query.raw_match)):
         if match is not None:
-            found = conn.execute(
-                _SQL_HIGHLIGHT.format(t=table), (MARK_OPEN, MARK_CLOSE, match, seq)
-            ).fetchone()
-            marked.append(found[0] if found else None)
+            rows = conn.execute(
+                _SQL_HIGHLIGHTS.format(t=table),
+                (json.dumps(seqs), MARK_OPEN, MARK_CLOSE, match, min(seqs), max(seqs)),
+            )
+            out[table] = {seq: text for seq, text in rows if seq in wanted}
+    return out
+
+
+def _result(query: SearchQuery, row: Any, rank: float, marked_by_table: dict[str, dict[int, str]]) -> dict[str, Any]:
+    seq, msg_id, channel_id, author_id, content, created_at, username = tuple(row)
+    marked: list[str | None] = [
+        marked_by_table.get(table, {}).get(seq)
+        for table, match in ((WORDS, query.words_match), (RAW, query.raw_match)) if match is not None
+    ]
     return {
         "id": msg_id,
         "channel_id": channel_id,
@@ -268,7 +288,9 @@ def _result(conn: sqlite3.Connection, query: SearchQuery, row: Any, rank: float)
 def _first_at_or_after(conn: sqlite3.Connection, when: str) -> tuple[int, str] | None:
     """``(seq, id)`` of the first message created at or after ``when``, by binary search
     over seq (about 20 rowid lookups), or ``None``."""
-    row = conn.execute("SELECT min(seq), max(seq) FROM messages").fetchone()
+    # two subqueries: SQLite answers min() and max() of the rowid from the b-tree ends
+    # only when each stands alone (together they scan the whole table)
+    row = conn.execute("SELECT (SELECT min(seq) FROM messages), (SELECT max(seq) FROM messages)").fetchone()
     if row[0] is None:
         return None
     lo, hi = row[0], row[1] + 1  # answer in [lo, hi]; hi means "none"
