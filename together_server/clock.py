@@ -16,6 +16,7 @@ def format_us(epoch_us: int) -> str:
 
 
 def now_us() -> int:
+    """The current wall-clock time as integer microseconds since the Unix epoch (not monotonic)."""
     return time.time_ns() // 1000
 
 
@@ -25,8 +26,10 @@ def now_ts() -> str:
 
 
 def ts_after_seconds(seconds: float) -> str:
+    """The API timestamp (RFC 3339, §1.3) ``seconds`` (float, may be fractional) from now."""
     return format_us(now_us() + int(seconds * 1_000_000))
 
 
 def parse_ts(ts: str) -> _dt.datetime:
+    """An API timestamp (``...T..:..:..123456Z``, exactly 6 fraction digits) -> aware UTC datetime; ValueError otherwise."""
     return _dt.datetime.strptime(ts, _FORMAT).replace(tzinfo=_dt.UTC)

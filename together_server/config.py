@@ -33,6 +33,10 @@ def _range(lo: float, hi: float) -> Any:
 
 @attrs.frozen
 class ServerConfig:
+    """`[server]`: listen address/port (0 = any free port), data_dir (relative to the config file's
+    folder or the cwd), trusted proxy IPs/CIDRs, CORS origins, max_body_bytes (bytes; larger bodies
+    get 413) and shutdown_grace_seconds (seconds). API.md §9.
+    """
     host: str = "127.0.0.1"
     port: int = attrs.field(default=8080, metadata=_range(0, 65535))
     data_dir: str = "./together-data"
@@ -44,12 +48,19 @@ class ServerConfig:
 
 @attrs.frozen
 class DatabaseConfig:
+    """`[database]`: SQLite `synchronous` mode in WAL (`normal` or `full`) and reader_connections
+    (1–64 reader threads, our addition). API.md §9.
+    """
     synchronous: Literal["normal", "full"] = "normal"
     reader_connections: int = attrs.field(default=4, metadata=_range(1, 64))
 
 
 @attrs.frozen
 class AuthConfig:
+    """`[auth]`: registration mode (§2.4), jwt_secret (≥ 32 chars; unset: generated into the data dir),
+    access/refresh token lifetimes in seconds, and the argon2id cost (memory in KiB, iterations,
+    lanes; our addition). API.md §9.
+    """
     registration: Literal["open", "invite_only", "closed"] = "open"
     jwt_secret: str | None = None
     access_token_ttl_seconds: int = attrs.field(default=900, metadata=_min(1))
@@ -66,12 +77,14 @@ class AuthConfig:
 
 @attrs.frozen
 class Bucket:
+    """One token bucket: capacity (tokens, ≥ 1) and refill_per_second (tokens per second). API.md §5."""
     capacity: int = attrs.field(metadata=_min(1))
     refill_per_second: float = attrs.field(metadata=_min(0.001))
 
 
 @attrs.frozen
 class RateLimitConfig:
+    """`[ratelimit]`: `enabled` plus the auth, user, ip and bot token buckets (API.md §5, §9)."""
     enabled: bool = True
     auth: Bucket = Bucket(5, 2.0)
     user: Bucket = Bucket(30, 15.0)
@@ -81,6 +94,10 @@ class RateLimitConfig:
 
 @attrs.frozen
 class GatewayConfig:
+    """`[gateway]`: heartbeat_interval_ms (ms), idle_timeout_seconds (seconds; None = derived, see
+    `idle_timeout`), max_frame_bytes (bytes), max_frames_per_second, outgoing_queue_size (events),
+    resume_window_seconds (seconds), resume_buffer_events (events). API.md §6.5, §6.8, §9.
+    """
     heartbeat_interval_ms: int = attrs.field(default=30_000, metadata=_min(1))
     idle_timeout_seconds: float | None = attrs.field(default=None)
     max_frame_bytes: int = attrs.field(default=65_536, metadata=_min(64))
@@ -98,6 +115,9 @@ class GatewayConfig:
 
 @attrs.frozen
 class IceConfig:
+    """`[ice]`: STUN and TURN URL lists, turn_secret (≥ 32 chars; TURN entries appear only when it
+    and turn_urls are set) and turn_ttl_seconds (credential lifetime, seconds). API.md §3.7.
+    """
     stun_urls: list[str] = attrs.field(factory=list)
     turn_urls: list[str] = attrs.field(factory=list)
     turn_secret: str | None = None
@@ -109,6 +129,9 @@ class IceConfig:
 
 @attrs.frozen
 class LimitsConfig:
+    """`[limits]`: per-user/server/channel/message caps (counts, each ≥ 1); a full limit answers
+    400 `limit_reached`. API.md §9.
+    """
     gateway_sessions_per_user: int = attrs.field(default=16, metadata=_min(1))
     bots_per_user: int = attrs.field(default=10, metadata=_min(1))
     reactions_per_message: int = attrs.field(default=20, metadata=_min(1))
@@ -120,12 +143,18 @@ class LimitsConfig:
 
 @attrs.frozen
 class LoggingConfig:
+    """`[logging]`: log level and access_log (one line per request, never tokens). API.md §9."""
     level: Literal["debug", "info", "warning", "error"] = "info"
     access_log: bool = False
 
 
 @attrs.frozen
 class Config:
+    """The whole configuration file (API.md §9), one attribute per TOML section.
+
+    `base_dir` is internal: the directory relative paths are resolved from; `data_path` is the
+    resolved `server.data_dir`.
+    """
     server: ServerConfig = ServerConfig()
     database: DatabaseConfig = DatabaseConfig()
     auth: AuthConfig = AuthConfig()

@@ -29,6 +29,7 @@ def is_visible(ch: str) -> bool:
 
 
 def has_visible(text: str) -> bool:
+    """True when ``text`` holds at least one visible character (see ``is_visible``; API.md §1.2)."""
     return any(is_visible(ch) for ch in text)
 
 

@@ -236,6 +236,10 @@ def query_int(args: Mapping[str, str], name: str, default: int) -> int:
 
 
 def query_uuid(args: Mapping[str, str], name: str) -> str | None:
+    """The query parameter ``name`` as a lowercase UUID string, or None when absent.
+
+    Raises ApiError 400 ``validation_failed`` ({name: "must be a UUID"}) when malformed (API.md §1.3, §1.7).
+    """
     raw = args.get(name)
     if raw is None:
         return None
