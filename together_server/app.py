@@ -215,4 +215,5 @@ def create_app(st: AppState) -> QuartTrio:
 
 
 def json_error(exc: ApiError) -> tuple[dict[str, Any], int]:
+    """An ApiError as ``(error body, HTTP status)``: the §1.4 body and the status from its code."""
     return exc.body(), exc.status

@@ -25,6 +25,7 @@ def _setup_logging(level: str) -> None:
 
 
 def cmd_serve(args: argparse.Namespace) -> int:
+    """``together-server serve``: load config (+ --host/--port/--data-dir) and run the daemon. Returns the exit status: 0, or 1 on a config error or refused start (API.md §9)."""
     from .daemon import find_daemon_error, run_daemon
 
     try:
@@ -110,6 +111,7 @@ def cmd_reindex(args: argparse.Namespace) -> int:
 
 
 def build_parser() -> argparse.ArgumentParser:
+    """The argparse parser for ``serve``, ``init``, ``reindex`` and ``--version``; each subcommand sets ``func``."""
     parser = argparse.ArgumentParser(prog="together-server", description="A self-hosted chat server.")
     parser.add_argument("--version", action="version", version=f"together-server {__version__}")
     sub = parser.add_subparsers(dest="command")
@@ -131,6 +133,7 @@ def build_parser() -> argparse.ArgumentParser:
 
 
 def main(argv: list[str] | None = None) -> int:
+    """CLI entry point: parse ``argv`` (None = sys.argv) and run the subcommand; returns its exit status (2 with no subcommand)."""
     parser = build_parser()
     args = parser.parse_args(argv)
     if not getattr(args, "func", None):

@@ -157,6 +157,12 @@ async def run_daemon(
     cfg: Config, *, task_status: trio.TaskStatus[Running] = trio.TASK_STATUS_IGNORED,
     install_signal_handlers: bool = True,
 ) -> None:
+    """Run the whole server until shutdown (SIGINT/SIGTERM or ``Running.shutdown()``).
+
+    Creates and locks the data directory, opens the database, starts HTTP, background jobs and
+    ``STARTUP_HOOKS``, then reports a :class:`Running` through ``task_status.started``. Raises
+    DaemonError on a refused start (data dir, lock held, FTS5/WAL missing, bind failure). API.md §9.
+    """
     data_dir = cfg.data_path
     try:
         await trio.to_thread.run_sync(lambda: data_dir.mkdir(mode=0o700, parents=True, exist_ok=True))

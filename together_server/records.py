@@ -33,6 +33,7 @@ def user(row: Row, *, own: bool, online: bool = False) -> dict[str, Any]:
 
 
 def public_user(row: Row, *, online: bool = False) -> dict[str, Any]:
+    """PublicUser (§1.8, ``GET /users/:id``): no email/is_admin; ``status`` is the chosen status if ``online`` else "offline"."""
     return {
         "id": row["id"],
         "username": row["username"],
@@ -48,6 +49,7 @@ def public_user(row: Row, *, online: bool = False) -> dict[str, Any]:
 
 
 def server(row: Row) -> dict[str, Any]:
+    """Server (§1.8) from a ``servers`` row that also carries a ``member_count`` column."""
     return {
         "id": row["id"],
         "name": row["name"],
@@ -62,6 +64,7 @@ def server(row: Row) -> dict[str, Any]:
 
 
 def channel(row: Row) -> dict[str, Any]:
+    """Channel (§1.8) from a ``channels`` row."""
     return {
         "id": row["id"],
         "server_id": row["server_id"],
@@ -75,10 +78,12 @@ def channel(row: Row) -> dict[str, Any]:
 
 
 def role_ref(row: Row) -> dict[str, Any]:
+    """RoleRef (§1.8): ``{id, name, color, position}``, as listed in Member ``roles``."""
     return {"id": row["id"], "name": row["name"], "color": row["color"], "position": row["position"]}
 
 
 def role(row: Row) -> dict[str, Any]:
+    """Role (§1.8) from a ``roles`` row."""
     return {
         "id": row["id"],
         "server_id": row["server_id"],
@@ -111,6 +116,10 @@ def member(
 def message(
     row: Row, mention_user_ids: list[str], reactions: list[dict[str, Any]] | None = None
 ) -> dict[str, Any]:
+    """Message (§1.8) from a ``messages`` row (never deleted: ``deleted`` is always False).
+
+    ``mention_user_ids`` is the stored mention list; ``reactions`` the §4.9 list (None -> []).
+    """
     return {
         "id": row["id"],
         "channel_id": row["channel_id"],
@@ -134,6 +143,7 @@ def message(
 
 
 def invite(row: Row) -> dict[str, Any]:
+    """Invite (§1.8) from an ``invites`` row."""
     return {
         "id": row["id"],
         "server_id": row["server_id"],

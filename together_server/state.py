@@ -15,6 +15,12 @@ from .storage.db import Database
 
 @attrs.define
 class AppState:
+    """Everything a request handler or gateway session needs, built once by ``run_daemon``.
+
+    Config, the Database, token issuing/decoding and revocations (§2.2, §2.3), the Authenticator,
+    password hashing, the gateway hub (presence), the live bot registry, rate limiters (None when
+    ``ratelimit.enabled`` is false), trusted proxy networks, and ``extras`` for optional modules.
+    """
     config: Config
     db: Database
     tokens: Tokens

@@ -15,6 +15,11 @@ import trio
 
 
 class Passwords:
+    """argon2id hashing (memory in KiB, time_cost iterations, parallelism lanes; config ``auth.argon2_*``).
+
+    ``hash``/``verify`` run in worker threads under a shared CapacityLimiter; a None stored hash is
+    checked against a dummy hash so every failed login costs the same (API.md §2.2).
+    """
     def __init__(self, *, memory_kib: int, time_cost: int, parallelism: int) -> None:
         self._hasher = argon2.PasswordHasher(
             time_cost=time_cost, memory_cost=memory_kib, parallelism=parallelism,

@@ -28,6 +28,7 @@ ALGORITHM = "HS256"
 
 
 def sha256_hex(token: str) -> str:
+    """Lowercase hex SHA-256 of the UTF-8 ``token`` (64 chars): how refresh and bot tokens are stored."""
     return hashlib.sha256(token.encode("utf-8")).hexdigest()
 
 
