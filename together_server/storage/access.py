@@ -56,6 +56,7 @@ def need_channel(
 
 
 def need_bit(eff: int, bit: int) -> None:
+    """Raise ApiError 403 ``missing_permission`` unless ``eff`` (effective permission int) holds every bit of ``bit`` (API.md §4.1)."""
     if not p.has(eff, bit):
         raise ApiError("missing_permission")
 

@@ -126,12 +126,20 @@ def refresh(tx: Tx, token: str, ttl: int, revoke: Any) -> tuple[str, Any]:
 
 
 def logout(tx: Tx, token: str, revoke: Any) -> None:
+    """Write job: end the login session of refresh ``token`` (reason "logout"); unknown tokens do nothing.
+
+    ``revoke("session", sid)`` runs after commit, so its access tokens die too (API.md §2.2, §3.1).
+    """
     row = tx.conn.execute(SQL_REFRESH_LOOKUP, (sha256_hex(token),)).fetchone()
     if row is not None:
         end_session(tx, row["session_id"], "logout", revoke)
 
 
 def end_other_sessions(tx: Tx, user_id: str, keep: str | None, reason: str, revoke: Any) -> None:
+    """Write job: end every live login session of ``user_id`` except ``keep`` (a session id, or None for all).
+
+    ``reason`` is stored as end_reason; each ended session calls ``revoke("session", sid)`` after commit (§2.2).
+    """
     rows = tx.conn.execute(
         "SELECT id FROM login_sessions WHERE user_id = ? AND ended_at IS NULL", (user_id,)
     ).fetchall()
@@ -150,18 +158,22 @@ def expire_sessions(tx: Tx, ttl: int, revoke: Any) -> int:
 
 
 def recently_ended(conn: sqlite3.Connection, since: str) -> list[str]:
+    """Reader: ids of login sessions ended at or after ``since`` (RFC 3339), to refill Revocations at start (§2.2)."""
     return [r[0] for r in conn.execute(SQL_RECENTLY_ENDED, (since,))]
 
 
 def get_user(conn: sqlite3.Connection, user_id: str) -> sqlite3.Row | None:
+    """Reader or ``tx.conn``: the ``users`` row (USER_COLUMNS, deleted users included) for ``user_id``, or None."""
     return conn.execute(SQL_USER_BY_ID, (user_id,)).fetchone()  # type: ignore[no-any-return]
 
 
 def get_user_by_name(conn: sqlite3.Connection, fold: str) -> sqlite3.Row | None:
+    """Reader: the ``users`` row whose ``username_fold`` equals ``fold`` (the folded name, §1.2), or None."""
     return conn.execute(SQL_USER_BY_FOLD, (fold,)).fetchone()  # type: ignore[no-any-return]
 
 
 def require_user(conn: sqlite3.Connection, user_id: str) -> sqlite3.Row:
+    """Like ``get_user`` but raises ApiError 404 ``unknown_user`` when there is no such row."""
     row = get_user(conn, user_id)
     if row is None:
         raise ApiError("unknown_user")

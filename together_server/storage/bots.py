@@ -26,6 +26,7 @@ BOT_COLUMNS = "b.id, b.user_id, b.name, b.description, b.created_by, b.revoked_a
 
 
 def bot_json(row: Any) -> dict[str, Any]:
+    """Bot (API.md §1.8) from a row of BOT_COLUMNS: ``{id, user_id, name, description, created_by, revoked_at, created_at}``."""
     return {
         "id": row["id"], "user_id": row["user_id"], "name": row["name"],
         "description": row["description"], "created_by": row["created_by"],
@@ -89,6 +90,12 @@ def _new_token(tx: Tx, registry: BotRegistry, row: Any, user_id: str, username: 
 
 
 def create_bot(tx: Tx, registry: BotRegistry, creator: str, name: str, description: str | None, limit: int) -> tuple[dict[str, Any], str]:
+    """Write job: create bot ``name`` (already validated) with its own bot user account (§4.7).
+
+    Returns ``(Bot, token)``; the token (64 hex chars) is shown once and enters ``registry`` after
+    commit. Logs ``bot_created``. Raises 400 ``limit_reached`` when ``creator`` already has
+    ``limit`` unrevoked bots.
+    """
     live = tx.conn.execute(
         "SELECT count(*) FROM bots WHERE created_by = ? AND revoked_at IS NULL", (creator,)
     ).fetchone()[0]
@@ -110,6 +117,7 @@ def create_bot(tx: Tx, registry: BotRegistry, creator: str, name: str, descripti
 
 
 def get_own_bot(conn: sqlite3.Connection, bot_id: str, creator: str) -> dict[str, Any]:
+    """Reader or ``tx.conn``: Bot (§1.8) ``bot_id`` created by ``creator`` (revoked included); 404 ``unknown_bot`` otherwise (§4.7)."""
     row = conn.execute(f"SELECT {BOT_COLUMNS} FROM bots b WHERE b.id = ? AND b.created_by = ?", (bot_id, creator)).fetchone()
     if row is None:
         raise ApiError("unknown_bot")
@@ -117,6 +125,7 @@ def get_own_bot(conn: sqlite3.Connection, bot_id: str, creator: str) -> dict[str
 
 
 def list_bots(conn: sqlite3.Connection, creator: str) -> list[dict[str, Any]]:
+    """Reader: every Bot (§1.8) created by ``creator``, oldest first, revoked ones included (``GET /bots``, §4.7)."""
     rows = conn.execute(
         f"SELECT {BOT_COLUMNS} FROM bots b WHERE b.created_by = ? ORDER BY b.created_at, b.id", (creator,)
     )
@@ -124,6 +133,10 @@ def list_bots(conn: sqlite3.Connection, creator: str) -> list[dict[str, Any]]:
 
 
 def update_bot(tx: Tx, bot_id: str, creator: str, changes: dict[str, Any]) -> dict[str, Any]:
+    """Write job: apply ``changes`` (column -> value: ``name``, ``description``) to an own bot; returns the Bot.
+
+    Raises 404 ``unknown_bot`` (not the caller's), 400 ``bot_revoked`` (§4.7). Emits no event.
+    """
     bot = get_own_bot(tx.conn, bot_id, creator)
     if bot["revoked_at"] is not None:
         raise ApiError("bot_revoked")
@@ -141,6 +154,10 @@ def _end_generation(tx: Tx, bot_id: str, revoke: Revoke) -> None:
 
 
 def revoke_bot(tx: Tx, bot_id: str, creator: str, revoke: Revoke) -> None:
+    """Write job: set ``revoked_at`` and drop the token hash; after commit ``revoke("bot", generation)``
+    ends the token and its gateway sessions. Logs ``bot_revoked``; already revoked: does nothing.
+    Raises 404 ``unknown_bot`` (§4.7).
+    """
     bot = get_own_bot(tx.conn, bot_id, creator)
     if bot["revoked_at"] is not None:
         return
@@ -150,6 +167,10 @@ def revoke_bot(tx: Tx, bot_id: str, creator: str, revoke: Revoke) -> None:
 
 
 def regenerate(tx: Tx, registry: BotRegistry, bot_id: str, creator: str, revoke: Revoke) -> tuple[dict[str, Any], str]:
+    """Write job: replace an own bot's token; the old generation is revoked after commit (§4.7).
+
+    Returns ``(Bot, new token)``. Raises 404 ``unknown_bot``, 400 ``bot_revoked``.
+    """
     bot = get_own_bot(tx.conn, bot_id, creator)
     if bot["revoked_at"] is not None:
         raise ApiError("bot_revoked")
@@ -160,6 +181,10 @@ def regenerate(tx: Tx, registry: BotRegistry, bot_id: str, creator: str, revoke:
 
 
 def logs(conn: sqlite3.Connection, bot_id: str, creator: str) -> list[dict[str, Any]]:
+    """Reader: the bot's log as ``[{"timestamp": ts, "event": str, "detail": str | None}]``, newest first.
+
+    Raises 404 ``unknown_bot`` unless ``creator`` made the bot (``GET /bots/:id/logs``, §4.7).
+    """
     get_own_bot(conn, bot_id, creator)
     rows = conn.execute(
         "SELECT timestamp, event, detail FROM bot_logs WHERE bot_id = ? ORDER BY id DESC", (bot_id,)
