@@ -33,6 +33,11 @@ def list_channels(conn: sqlite3.Connection, server_id: str, user_id: str) -> lis
 
 
 def get_channel(conn: sqlite3.Connection, channel_id: str, user_id: str, server_id: str | None) -> dict[str, Any]:
+    """Reader: Channel (§1.8) ``channel_id`` if ``user_id`` can view it (``GET`` of §3.4).
+
+    ``server_id`` is given on the nested route: 404 ``unknown_server`` for a non-member, and a
+    channel of another server is 404 ``unknown_channel`` (as is a missing or hidden one).
+    """
     if server_id is not None:
         need_member(conn, server_id, user_id)
     row, _ctx, _eff = need_channel(conn, channel_id, user_id, server_id=server_id)
@@ -40,6 +45,11 @@ def get_channel(conn: sqlite3.Connection, channel_id: str, user_id: str, server_
 
 
 def create_channel(tx: Tx, server_id: str, user_id: str, fields: dict[str, Any], limit: int) -> dict[str, Any]:
+    """Write job: create a channel from validated ``fields`` (name, type, topic?, category?) at
+    max position + 1 (capped at 2^31-1); returns the Channel (§3.4). Needs MANAGE_CHANNELS at server
+    level. Raises 404 ``unknown_server``, 403 ``missing_permission``, 400 ``limit_reached`` (``limit``
+    channels). Emits CHANNEL_CREATE to the channel's viewers.
+    """
     ctx = need_member(tx.conn, server_id, user_id)
     need_server_bit(ctx, p.Permission.MANAGE_CHANNELS)
     count, top = tx.conn.execute(
@@ -64,6 +74,11 @@ def create_channel(tx: Tx, server_id: str, user_id: str, fields: dict[str, Any],
 def update_channel(
     tx: Tx, channel_id: str, user_id: str, server_id: str | None, changes: dict[str, Any]
 ) -> dict[str, Any]:
+    """Write job: apply ``changes`` (name/topic/category/position) and return the Channel (§3.4).
+
+    Needs MANAGE_CHANNELS in the channel. Raises 404 ``unknown_server``/``unknown_channel``, 403
+    ``missing_permission``. Emits CHANNEL_UPDATE to the channel's viewers (even with no change).
+    """
     if server_id is not None:
         need_member(tx.conn, server_id, user_id)
     _row, _ctx, eff = need_channel(tx.conn, channel_id, user_id, server_id=server_id)
@@ -80,6 +95,11 @@ def update_channel(
 
 
 def delete_channel(tx: Tx, channel_id: str, user_id: str, server_id: str | None) -> None:
+    """Write job: delete the channel with its messages, overrides and read states; runs DELETE_HOOKS
+    (voice leaves) first (§3.4). Needs MANAGE_CHANNELS in the channel. Raises 404
+    ``unknown_server``/``unknown_channel``, 403 ``missing_permission``. Emits CHANNEL_DELETE
+    ``{id, server_id}`` to those who could view it.
+    """
     if server_id is not None:
         need_member(tx.conn, server_id, user_id)
     row, _ctx, eff = need_channel(tx.conn, channel_id, user_id, server_id=server_id)

@@ -134,6 +134,11 @@ def list_messages(
 
 
 def get_message(conn: sqlite3.Connection, channel_id: str, message_id: str, user_id: str) -> dict[str, Any]:
+    """Reader: Message (§1.8) ``message_id`` of ``channel_id``, rendered for ``user_id`` (reactions ``me``).
+
+    Raises 404 ``unknown_channel`` (missing or hidden channel) and 404 ``unknown_message`` (missing,
+    deleted, or in another channel). ``GET /channels/:cid/messages/:mid``, API.md §3.5.
+    """
     need_channel(conn, channel_id, user_id)
     row = conn.execute(SQL_MESSAGE, (message_id,)).fetchone()
     if row is None or row["channel_id"] != channel_id:
@@ -154,6 +159,12 @@ def visible_message(conn: sqlite3.Connection, message_id: str, user_id: str) -> 
 
 
 def edit(tx: Tx, message_id: str, user_id: str, content: str) -> dict[str, Any]:
+    """Write job: replace the content (mentions and ``mention_everyone`` recomputed, ``edited_at`` set).
+
+    Returns the Message for the author. Raises 404 ``unknown_message`` (missing, deleted or hidden),
+    403 ``missing_permission`` (not the author). Emits MESSAGE_UPDATE to the channel's viewers,
+    per user when reactions exist (``me`` differs). ``PATCH /messages/:id``, API.md §3.5.
+    """
     row, eff = visible_message(tx.conn, message_id, user_id)
     if row["author_id"] != user_id:
         raise ApiError("missing_permission", "Only the author may edit a message")

@@ -56,6 +56,10 @@ def update_profile(
 
 
 def change_password(tx: Tx, user_id: str, keep_sid: str | None, new_hash: str, revoke: Revoke) -> None:
+    """Write job: store ``new_hash`` (argon2id PHC string) and end every login session of ``user_id``
+    except ``keep_sid`` (reason "password_change"; ``revoke`` runs after commit). The current
+    password is checked by the caller. ``POST /users/@me/password``, API.md §3.2. Emits no event.
+    """
     tx.conn.execute("UPDATE users SET password_hash = ? WHERE id = ?", (new_hash, user_id))
     accounts.end_other_sessions(tx, user_id, keep_sid, "password_change", revoke)
 

@@ -21,6 +21,11 @@ MAX_ENTRIES = 50_000
 
 
 class WriteCache:
+    """Writer-thread-only key -> value cache of access facts, cleared by TEMP triggers on WATCHED tables.
+
+    ``get(key)`` -> value or None; ``put(key, value)`` stores and returns value (whole cache dropped past
+    MAX_ENTRIES); ``install(conn)`` adds the triggers to the writer connection; ``clears`` counts clears.
+    """
     def __init__(self) -> None:
         self._data: dict[Any, Any] = {}
         self.clears = 0
