@@ -58,10 +58,12 @@ CODE_ALPHABET = string.ascii_letters + string.digits
 # -- reads ---------------------------------------------------------------------------
 
 def get_server(conn: sqlite3.Connection, server_id: str) -> sqlite3.Row | None:
+    """Reader or ``tx.conn``: the ``servers`` row (SERVER_COLUMNS) of ``server_id``, or None if missing or tombstoned."""
     return conn.execute(SQL_SERVER, (server_id,)).fetchone()  # type: ignore[no-any-return]
 
 
 def member_ids(conn: sqlite3.Connection, server_id: str) -> set[str]:
+    """User ids (lowercase UUID strings) of every member of ``server_id``: the audience of server-wide events."""
     return {r[0] for r in conn.execute(SQL_MEMBER_IDS, (server_id,))}
 
 
@@ -71,14 +73,17 @@ def holders_of(conn: sqlite3.Connection, server_id: str, bit: int) -> set[str]:
 
 
 def my_servers(conn: sqlite3.Connection, user_id: str) -> list[dict[str, Any]]:
+    """Reader: [Server] (§1.8) ``user_id`` is a member of, oldest ``created_at`` first (``GET /servers``, §3.3)."""
     return [records.server(r) for r in conn.execute(SQL_MY_SERVERS, (user_id,))]
 
 
 def browse(conn: sqlite3.Connection, user_id: str) -> list[dict[str, Any]]:
+    """Reader: up to 50 public [Server] ``user_id`` is not in, most members first, then newest (``GET /servers/browse``, §4.2)."""
     return [records.server(r) for r in conn.execute(SQL_BROWSE, (user_id,))]
 
 
 def server_for_member(conn: sqlite3.Connection, server_id: str, user_id: str) -> dict[str, Any]:
+    """Reader: Server (§1.8) ``server_id``; 404 ``unknown_server`` unless ``user_id`` is a member (``GET /servers/:id``, §3.3)."""
     need_member(conn, server_id, user_id)
     row = get_server(conn, server_id)
     assert row is not None
@@ -105,6 +110,10 @@ def list_members(
 def members_for_member(
     conn: sqlite3.Connection, server_id: str, user_id: str, now: str, online: Online
 ) -> list[dict[str, Any]]:
+    """Reader: [Member] (§1.8) of ``server_id``, earliest ``joined_at`` first; ``now`` (RFC 3339) decides
+    running timeouts, ``online(user_id)`` the status. 404 ``unknown_server`` for non-members
+    (``GET /servers/:id/members``, §4.2).
+    """
     need_member(conn, server_id, user_id)
     return list_members(conn, server_id, now, online)
 
@@ -112,6 +121,10 @@ def members_for_member(
 # -- server writes -------------------------------------------------------------------
 
 def create_server(tx: Tx, owner_id: str, fields: dict[str, Any]) -> dict[str, Any]:
+    """Write job: create a server from validated ``fields`` (name, icon_url?, is_public?, require_invite?)
+    with ``owner_id`` as owner and first member; returns the Server (§3.3). Emits SERVER_CREATE to
+    the owner. Raises nothing of its own.
+    """
     sid, now = tx.new_id()
     tx.conn.execute(
         "INSERT INTO servers (id, name, owner_id, icon_url, is_public, require_invite,"
@@ -128,6 +141,10 @@ def create_server(tx: Tx, owner_id: str, fields: dict[str, Any]) -> dict[str, An
 
 
 def update_server(tx: Tx, server_id: str, user_id: str, changes: dict[str, Any]) -> dict[str, Any]:
+    """Write job: apply ``changes`` (name/icon_url/is_public/require_invite), bump ``updated_at``; returns
+    the Server (§3.3). Needs MANAGE_SERVER (owner passes). Raises 404 ``unknown_server``, 403
+    ``missing_permission``. Emits SERVER_UPDATE to every member.
+    """
     ctx = need_member(tx.conn, server_id, user_id)
     need_server_bit(ctx, p.Permission.MANAGE_SERVER)
     sets = {k: (int(v) if isinstance(v, bool) else v) for k, v in changes.items()}
@@ -233,6 +250,11 @@ REMOVAL_HOOKS: list[Callable[[Tx, str, str], None]] = []
 
 
 def leave(tx: Tx, server_id: str, user_id: str) -> None:
+    """Write job: ``user_id`` leaves ``server_id`` with every side effect of ``remove_member`` (§4.2).
+
+    Raises 404 ``unknown_server`` (not a member), 400 ``owner_cannot_leave``. Emits MEMBER_LEAVE
+    ``{server_id, user_id}`` to the members before the removal.
+    """
     ctx = need_member(tx.conn, server_id, user_id)
     if ctx.is_owner:
         raise ApiError("owner_cannot_leave")
@@ -257,11 +279,19 @@ def _usable(row: sqlite3.Row, now: str) -> bool:
 
 
 def use_invite_and_join(tx: Tx, invite: sqlite3.Row, user_id: str, online: Online) -> None:
+    """Write job step: count one use of ``invite`` (an invites row) and add ``user_id`` as member via
+    ``add_member`` (SERVER_CREATE to the joiner, then MEMBER_JOIN). No checks here: callers
+    (``accept_invite``, registration with an invite) have done them (§4.3, §3.1).
+    """
     tx.conn.execute("UPDATE invites SET uses = uses + 1 WHERE id = ?", (invite["id"],))
     add_member(tx, invite["server_id"], user_id, online)
 
 
 def create_invite(tx: Tx, server_id: str, user_id: str, max_uses: int | None, hours: int | None) -> dict[str, Any]:
+    """Write job: new Invite (§1.8) with an 8-char ``[A-Za-z0-9]`` code; ``max_uses`` None = unlimited,
+    ``hours`` (1–720) or None = never expires. Needs CREATE_INVITES. Raises 404 ``unknown_server``,
+    403 ``missing_permission``. Emits INVITE_CREATE to holders of CREATE_INVITES (§4.3).
+    """
     ctx = need_member(tx.conn, server_id, user_id)
     need_server_bit(ctx, p.Permission.CREATE_INVITES)
     iid, now = tx.new_id()
@@ -284,6 +314,7 @@ def create_invite(tx: Tx, server_id: str, user_id: str, max_uses: int | None, ho
 
 
 def list_invites(conn: sqlite3.Connection, server_id: str, user_id: str) -> list[dict[str, Any]]:
+    """Reader: [Invite] of ``server_id``, newest first, expired and used-up included. Needs CREATE_INVITES; raises 404 ``unknown_server``, 403 ``missing_permission`` (§4.3)."""
     ctx = need_member(conn, server_id, user_id)
     need_server_bit(ctx, p.Permission.CREATE_INVITES)
     rows = conn.execute(
@@ -293,6 +324,10 @@ def list_invites(conn: sqlite3.Connection, server_id: str, user_id: str) -> list
 
 
 def delete_invite(tx: Tx, server_id: str, invite_id: str, user_id: str) -> None:
+    """Write job: delete invite ``invite_id`` of ``server_id``: allowed with MANAGE_SERVER, or CREATE_INVITES
+    for one's own invite (§4.3). Raises 404 ``unknown_server``/``unknown_invite``, 403
+    ``missing_permission``. Emits INVITE_DELETE ``{server_id, invite_id}`` to holders of CREATE_INVITES.
+    """
     ctx = need_member(tx.conn, server_id, user_id)
     base = perms.server_perms(ctx)
     row = tx.conn.execute(
@@ -309,6 +344,10 @@ def delete_invite(tx: Tx, server_id: str, invite_id: str, user_id: str) -> None:
 
 
 def preview_invite(conn: sqlite3.Connection, code: str, now: str) -> dict[str, Any]:
+    """Reader: the §4.3 preview ``{code, server_id, server_name, server_icon_url, member_count, expires_at}``.
+
+    ``now`` is an RFC 3339 timestamp. Raises 404 ``unknown_invite`` if the code is unknown, expired or used up.
+    """
     row = live_invite(conn, code, now)
     if row is None:
         raise ApiError("unknown_invite")
