@@ -16,6 +16,7 @@ OPTIONAL = ["roles", "overrides", "moderation", "search", "bots", "ice", "docs",
 
 
 def register_blueprints(app: Quart) -> None:
+    """Register the ``bp`` of every module in MODULES, then of each OPTIONAL module that exists (a missing one is skipped)."""
     for name in MODULES:
         app.register_blueprint(importlib.import_module(f".{name}", __name__).bp)
     for name in OPTIONAL:

@@ -61,6 +61,7 @@ def _token_answer(row: Any, sid: str, refresh_token: str) -> dict[str, Any]:
 
 @route(bp, "/auth/register", ["POST"], auth="none", auth_bucket=True)
 async def register() -> Response:
+    """POST /auth/register: create an account (registration mode and invite per §2.4) and log in; 201 with tokens + User (API.md §3.1)."""
     st = state()
     args = await body(REGISTER)
     mode = st.config.auth.registration
@@ -95,6 +96,7 @@ async def register() -> Response:
 
 @route(bp, "/auth/login", ["POST"], auth="none", auth_bucket=True)
 async def login() -> Response:
+    """POST /auth/login: password login, starting a new login session; 200 with tokens + User; 401 ``invalid_credentials`` (API.md §3.1, §2.2)."""
     st = state()
     args = await body(LOGIN)
     row = await st.db.read(accounts.get_user_by_name, fold(args["username"]))
@@ -119,6 +121,7 @@ async def login() -> Response:
 
 @route(bp, "/auth/refresh", ["POST"], auth="none", auth_bucket=True)
 async def refresh() -> Response:
+    """POST /auth/refresh: rotate the refresh token; 200 with new tokens + User; reuse/rotation errors per §2.2 (API.md §3.1)."""
     st = state()
     args = await body(REFRESH)
     ttl = st.config.auth.refresh_token_ttl_seconds
@@ -131,6 +134,7 @@ async def refresh() -> Response:
 
 @route(bp, "/auth/logout", ["POST"], auth="none", auth_bucket=True)
 async def logout() -> Response:
+    """POST /auth/logout: end the refresh token's login session (unknown tokens too); 204 (API.md §3.1, extension)."""
     st = state()
     args = await body(REFRESH)
     await st.db.write(lambda tx: accounts.logout(tx, args["refresh_token"], st.revoke))

@@ -39,6 +39,7 @@ def route(
 
 
 def state() -> AppState:
+    """The AppState of the running app (``current_app.config['STATE']``)."""
     return current_app.config["STATE"]  # type: ignore[no-any-return]
 
 
@@ -71,8 +72,10 @@ def path_id(value: str, code: str) -> str:
 
 
 def json(obj: Any, status: int = 200) -> Response:
+    """A Response with ``obj`` serialized by orjson, ``Content-Type: application/json`` and ``status`` (default 200)."""
     return Response(orjson.dumps(obj), status=status, content_type="application/json")
 
 
 def no_content() -> Response:
+    """An empty 204 Response."""
     return Response(b"", status=204)
