@@ -33,12 +33,14 @@ def _ids(channel_id: str, server_id: str | None) -> tuple[str, str | None]:
 
 @route(bp, "/servers/<server_id>/channels", ["GET"])
 async def list_channels(server_id: str) -> Response:
+    """GET /servers/:server_id/channels: channels the caller can view; 200 [Channel] (API.md §3.4)."""
     sid = path_id(server_id, "unknown_server")
     return json(await state().db.read(store.list_channels, sid, caller().user_id))
 
 
 @route(bp, "/servers/<server_id>/channels", ["POST"])
 async def create_channel(server_id: str) -> Response:
+    """POST /servers/:server_id/channels: create a channel; 201 Channel (API.md §3.4)."""
     args = await body(CREATE)
     sid = path_id(server_id, "unknown_server")
     st, uid = state(), caller().user_id
@@ -49,12 +51,14 @@ async def create_channel(server_id: str) -> Response:
 
 @route(bp, ["/channels/<channel_id>", "/servers/<server_id>/channels/<channel_id>"], ["GET"])
 async def get_channel(channel_id: str, server_id: str | None = None) -> Response:
+    """GET /channels/:id and GET /servers/:server_id/channels/:channel_id: one viewable channel; 200 Channel (API.md §3.4)."""
     cid, sid = _ids(channel_id, server_id)
     return json(await state().db.read(store.get_channel, cid, caller().user_id, sid))
 
 
 @route(bp, ["/channels/<channel_id>", "/servers/<server_id>/channels/<channel_id>"], ["PATCH"])
 async def update_channel(channel_id: str, server_id: str | None = None) -> Response:
+    """PATCH /channels/:id (flat or nested form): edit name/topic/category/position; 200 Channel (API.md §3.4)."""
     args = await body(PATCH, patch=True)
     if args.pop("type") is not UNSET:
         raise invalid({"type": "cannot be changed"})
@@ -66,6 +70,7 @@ async def update_channel(channel_id: str, server_id: str | None = None) -> Respo
 
 @route(bp, ["/channels/<channel_id>", "/servers/<server_id>/channels/<channel_id>"], ["DELETE"])
 async def delete_channel(channel_id: str, server_id: str | None = None) -> Response:
+    """DELETE /channels/:id (flat or nested form): delete the channel and its messages; 204 (API.md §3.4)."""
     cid, sid = _ids(channel_id, server_id)
     uid = caller().user_id
     await state().db.write(lambda tx: store.delete_channel(tx, cid, uid, sid))

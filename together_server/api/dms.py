@@ -17,6 +17,7 @@ POST = [CONTENT]
 
 @route(bp, "/dm-channels", ["POST"])
 async def open_dm() -> Response:
+    """POST /dm-channels: open (or find) the DM with ``user_id``; 201 DmChannel if new, else 200 (API.md §4.8)."""
     args = await body(OPEN)
     st, uid = state(), caller().user_id
     target = args["user_id"]
@@ -26,12 +27,14 @@ async def open_dm() -> Response:
 
 @route(bp, "/dm-channels", ["GET"])
 async def list_dms() -> Response:
+    """GET /dm-channels: the caller's DM channels, most recent message first; 200 [DmChannel] (API.md §4.8)."""
     st = state()
     return json(await st.db.read(store.list_dm_channels, caller().user_id, st.is_online))
 
 
 @route(bp, "/dm-channels/<dm_id>/messages", ["GET"])
 async def list_dm_messages(dm_id: str) -> Response:
+    """GET /dm-channels/:id/messages: cursor page (before/after/limit), newest first; 200 [DirectMessage] (API.md §4.8, §3.5)."""
     before, after, limit = page_args()
     did = path_id(dm_id, "unknown_channel")
     return json(await state().db.read(store.list_dm_messages, did, caller().user_id, before, after, limit))
@@ -39,6 +42,7 @@ async def list_dm_messages(dm_id: str) -> Response:
 
 @route(bp, "/dm-channels/<dm_id>/messages", ["POST"])
 async def post_dm(dm_id: str) -> Response:
+    """POST /dm-channels/:id/messages: send a DM; 201 DirectMessage (API.md §4.8)."""
     args = await body(POST)
     did = path_id(dm_id, "unknown_channel")
     uid, content = caller().user_id, args["content"]
@@ -47,6 +51,7 @@ async def post_dm(dm_id: str) -> Response:
 
 @route(bp, "/dm-channels/<dm_id>/messages/<message_id>", ["DELETE"])
 async def delete_dm_message(dm_id: str, message_id: str) -> Response:
+    """DELETE /dm-channels/:id/messages/:message_id: the author blanks their DM; 204 (API.md §4.8, extension)."""
     did = path_id(dm_id, "unknown_channel")
     mid = path_id(message_id, "unknown_message")
     uid = caller().user_id

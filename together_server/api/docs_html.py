@@ -148,6 +148,9 @@ def _operation(doc: dict[str, Any], method: str, path: str, op: dict[str, Any]) 
 
 
 def render(doc: dict[str, Any]) -> str:
+    """One self-contained HTML page (no external assets) from an OpenAPI ``doc`` dict: operations
+    grouped by their first tag, each expandable (API.md §3.8).
+    """
     info = doc.get("info", {})
     title = html.escape(info.get("title", "API"))
     by_tag: dict[str, list[str]] = {}

@@ -25,6 +25,9 @@ def turn_credentials(secret: str, user_id: str, ttl: int, now: float | None = No
 
 
 def ice_servers(cfg: IceConfig, user_id: str) -> dict[str, Any]:
+    """The §3.7 answer ``{"iceServers": [...], "ttl": seconds}`` for ``user_id``: one entry per STUN URL,
+    plus TURN entries with fresh coturn credentials when ``turn_urls`` and ``turn_secret`` are set.
+    """
     servers: list[dict[str, Any]] = [{"urls": url} for url in cfg.stun_urls]
     if cfg.turn_urls and cfg.turn_secret:
         username, credential = turn_credentials(cfg.turn_secret, user_id, cfg.turn_ttl_seconds)
@@ -34,4 +37,5 @@ def ice_servers(cfg: IceConfig, user_id: str) -> dict[str, Any]:
 
 @route(bp, "/ice-servers", ["GET"])
 async def get_ice_servers() -> Response:
+    """GET /ice-servers: STUN/TURN servers with fresh credentials; 200 (API.md §3.7)."""
     return json(ice_servers(state().config.ice, caller().user_id))
