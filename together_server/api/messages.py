@@ -25,6 +25,7 @@ def page_args() -> tuple[str | None, str | None, int]:
 
 @route(bp, "/channels/<channel_id>/messages", ["GET"])
 async def list_messages(channel_id: str) -> Response:
+    """GET /channels/:channel_id/messages: cursor page (before/after/limit), newest first; 200 [Message] (API.md §3.5)."""
     before, after, limit = page_args()
     cid = path_id(channel_id, "unknown_channel")
     return json(await state().db.read(store.list_messages, cid, caller().user_id, before, after, limit))
@@ -32,6 +33,7 @@ async def list_messages(channel_id: str) -> Response:
 
 @route(bp, "/channels/<channel_id>/messages", ["POST"])
 async def post_message(channel_id: str) -> Response:
+    """POST /channels/:channel_id/messages: post a message (content, reply_to?); 201 Message (API.md §3.5)."""
     args = await body(POST)
     cid = path_id(channel_id, "unknown_channel")
     uid = caller().user_id
@@ -41,6 +43,7 @@ async def post_message(channel_id: str) -> Response:
 
 @route(bp, "/channels/<channel_id>/messages/<message_id>", ["GET"])
 async def get_message(channel_id: str, message_id: str) -> Response:
+    """GET /channels/:channel_id/messages/:message_id: one message; 200 Message (API.md §3.5)."""
     cid = path_id(channel_id, "unknown_channel")
     mid = path_id(message_id, "unknown_message")
     return json(await state().db.read(store.get_message, cid, mid, caller().user_id))
@@ -48,6 +51,7 @@ async def get_message(channel_id: str, message_id: str) -> Response:
 
 @route(bp, "/messages/<message_id>", ["PATCH"])
 async def edit_message(message_id: str) -> Response:
+    """PATCH /messages/:id: the author replaces the content; 200 Message (API.md §3.5)."""
     args = await body(EDIT)
     mid = path_id(message_id, "unknown_message")
     uid = caller().user_id
@@ -56,6 +60,7 @@ async def edit_message(message_id: str) -> Response:
 
 @route(bp, "/messages/<message_id>", ["DELETE"])
 async def delete_message(message_id: str) -> Response:
+    """DELETE /messages/:id: soft-delete (author, owner or MANAGE_MESSAGES); 204 (API.md §3.5)."""
     mid = path_id(message_id, "unknown_message")
     uid = caller().user_id
     await state().db.write(lambda tx: store.delete(tx, mid, uid))
@@ -64,6 +69,7 @@ async def delete_message(message_id: str) -> Response:
 
 @route(bp, "/messages/<message_id>/attachments", ["GET"])
 async def attachments(message_id: str) -> Response:
+    """GET /messages/:message_id/attachments: always 200 ``[]`` for a viewer; 404 ``unknown_message`` otherwise (API.md §4.13)."""
     mid = path_id(message_id, "unknown_message")
     uid = caller().user_id
 

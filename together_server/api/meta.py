@@ -13,11 +13,13 @@ bp = Blueprint("meta", __name__)
 
 @route(bp, "/instance/registration-mode", ["GET"], auth="none")
 async def registration_mode() -> Response:
+    """GET /instance/registration-mode (no auth): 200 ``{"registration_mode": "open"|"invite_only"|"closed"}`` (API.md §2.4)."""
     return json({"registration_mode": state().config.auth.registration})
 
 
 @route(bp, "/health", ["GET"], auth="none")
 async def health() -> Response:
+    """GET /health (no auth): 200 ``{"status": "ok"}``; 503 ``service_unavailable`` + ``status: degraded`` when the database cannot be read (API.md §4.12)."""
     try:
         await state().db.read(lambda conn: conn.execute("SELECT 1 FROM users LIMIT 1").fetchall())
     except Exception:  # noqa: BLE001 - any database failure means "degraded"
@@ -28,11 +30,13 @@ async def health() -> Response:
 
 @route(bp, "/server-templates", ["GET"])
 async def server_templates() -> Response:
+    """GET /server-templates: 200 ``[]`` (not built yet; API.md §4.13)."""
     return json([])
 
 
 @route(bp, "/servers/<server_id>/emojis", ["GET"])
 async def emojis(server_id: str) -> Response:
+    """GET /servers/:id/emojis: 200 ``[]`` for members, 404 ``unknown_server`` otherwise (API.md §4.13)."""
     sid = path_id(server_id, "unknown_server")
     await state().db.read(need_member, sid, caller().user_id)
     return json([])
