@@ -47,12 +47,14 @@ async def _put_body() -> tuple[str | None, str | None, int, int]:
 
 @route(bp, "/channels/<channel_id>/overrides", ["GET"])
 async def list_overrides(channel_id: str) -> Response:
+    """GET /channels/:channel_id/overrides: everyone, then role, then user overrides; 200 [Override] (API.md §4.5)."""
     cid = path_id(channel_id, "unknown_channel")
     return json(await state().db.read(store.list_overrides, cid, caller().user_id))
 
 
 @route(bp, "/channels/<channel_id>/overrides", ["PUT"])
 async def put_override(channel_id: str) -> Response:
+    """PUT /channels/:channel_id/overrides: create or replace the override of one role or user; 200 Override (API.md §4.5)."""
     role_id, user_id, allow, deny = await _put_body()
     cid = path_id(channel_id, "unknown_channel")
     st, uid = state(), caller().user_id
@@ -63,6 +65,7 @@ async def put_override(channel_id: str) -> Response:
 
 @route(bp, "/channels/<channel_id>/overrides/<override_id>", ["DELETE"])
 async def delete_override(channel_id: str, override_id: str) -> Response:
+    """DELETE /channels/:channel_id/overrides/:override_id: remove an override; 204 (API.md §4.5)."""
     cid = path_id(channel_id, "unknown_channel")
     oid = path_id(override_id, "unknown_override")
     uid = caller().user_id

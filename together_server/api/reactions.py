@@ -42,6 +42,7 @@ def _tail() -> list[str]:
 
 @route(bp, BASE, ["GET"])
 async def list_reactions(channel_id: str, message_id: str) -> Response:
+    """GET /channels/:channel_id/messages/:message_id/reactions: by first use; 200 ``[{emoji, count, me}]`` (API.md §4.9)."""
     cid = path_id(channel_id, "unknown_channel")
     mid = path_id(message_id, "unknown_message")
     return json(await state().db.read(store.list_reactions, cid, mid, caller().user_id))

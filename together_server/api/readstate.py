@@ -22,6 +22,7 @@ async def _message_id() -> str | None:
 
 @route(bp, "/channels/<channel_id>/ack", ["POST"])
 async def ack_channel(channel_id: str) -> Response:
+    """POST /channels/:channel_id/ack: move the caller's read marker (optional message_id); 204 (API.md §4.11)."""
     mid = await _message_id()
     cid = path_id(channel_id, "unknown_channel")
     uid = caller().user_id
@@ -31,6 +32,7 @@ async def ack_channel(channel_id: str) -> Response:
 
 @route(bp, "/dm-channels/<dm_id>/ack", ["POST"])
 async def ack_dm(dm_id: str) -> Response:
+    """POST /dm-channels/:id/ack: move the caller's read marker in a DM (optional message_id); 204 (API.md §4.11)."""
     mid = await _message_id()
     did = path_id(dm_id, "unknown_channel")
     uid = caller().user_id

@@ -29,12 +29,14 @@ PATCH = _fields(False)
 
 @route(bp, "/servers/<server_id>/roles", ["GET"])
 async def list_roles(server_id: str) -> Response:
+    """GET /servers/:id/roles: the server's roles, highest position first; 200 [Role] (API.md §4.4)."""
     sid = path_id(server_id, "unknown_server")
     return json(await state().db.read(store.list_roles, sid, caller().user_id))
 
 
 @route(bp, "/servers/<server_id>/roles", ["POST"])
 async def create_role(server_id: str) -> Response:
+    """POST /servers/:id/roles: create a role; 201 Role (API.md §4.4)."""
     args = await body(CREATE, strict=True)
     sid = path_id(server_id, "unknown_server")
     st, uid = state(), caller().user_id
@@ -45,6 +47,7 @@ async def create_role(server_id: str) -> Response:
 
 @route(bp, "/servers/<server_id>/roles/<role_id>", ["PATCH"])
 async def update_role(server_id: str, role_id: str) -> Response:
+    """PATCH /servers/:id/roles/:role_id: edit a role; 200 Role (API.md §4.4)."""
     args = await body(PATCH, strict=True, patch=True)
     sid = path_id(server_id, "unknown_server")
     rid = path_id(role_id, "unknown_role")
@@ -55,6 +58,7 @@ async def update_role(server_id: str, role_id: str) -> Response:
 
 @route(bp, "/servers/<server_id>/roles/<role_id>", ["DELETE"])
 async def delete_role(server_id: str, role_id: str) -> Response:
+    """DELETE /servers/:id/roles/:role_id: delete a role; 204 (API.md §4.4)."""
     sid = path_id(server_id, "unknown_server")
     rid = path_id(role_id, "unknown_role")
     uid = caller().user_id
@@ -70,6 +74,7 @@ def _member_role_ids(server_id: str, user_id: str, role_id: str) -> tuple[str, s
 
 @route(bp, "/servers/<server_id>/members/<user_id>/roles/<role_id>", ["PUT"])
 async def assign_role(server_id: str, user_id: str, role_id: str) -> Response:
+    """PUT /servers/:id/members/:user_id/roles/:role_id: give a member a role (idempotent); 204 (API.md §4.4)."""
     sid, target, rid = _member_role_ids(server_id, user_id, role_id)
     uid = caller().user_id
     await state().db.write(lambda tx: store.assign_role(tx, sid, target, rid, uid))
@@ -78,6 +83,7 @@ async def assign_role(server_id: str, user_id: str, role_id: str) -> Response:
 
 @route(bp, "/servers/<server_id>/members/<user_id>/roles/<role_id>", ["DELETE"])
 async def remove_role(server_id: str, user_id: str, role_id: str) -> Response:
+    """DELETE /servers/:id/members/:user_id/roles/:role_id: take a role from a member (idempotent); 204 (API.md §4.4)."""
     sid, target, rid = _member_role_ids(server_id, user_id, role_id)
     uid = caller().user_id
     await state().db.write(lambda tx: store.remove_role(tx, sid, target, rid, uid))

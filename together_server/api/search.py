@@ -67,6 +67,7 @@ def _search(conn: sqlite3.Connection, server_id: str, user_id: str, p: dict[str,
 
 @route(bp, "/servers/<server_id>/search", ["GET"])
 async def search(server_id: str) -> Response:
+    """GET /servers/:id/search: full-text search of the server's messages; 200 per §7.4 (API.md §3.6, §7)."""
     params = _params()
     sid = path_id(server_id, "unknown_server")
     return json(await state().db.read(_search, sid, caller().user_id, params))

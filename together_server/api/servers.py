@@ -28,11 +28,13 @@ PATCH = [
 
 @route(bp, "/servers", ["GET"])
 async def list_servers() -> Response:
+    """GET /servers: the caller's servers, oldest first; 200 [Server] (API.md §3.3)."""
     return json(await state().db.read(store.my_servers, caller().user_id))
 
 
 @route(bp, "/servers", ["POST"])
 async def create_server() -> Response:
+    """POST /servers: create a server owned by the caller; 201 Server (API.md §3.3)."""
     args = await body(CREATE)
     if args["template_id"] not in (UNSET, None):
         raise invalid({"template_id": "server templates are not supported"})
@@ -43,17 +45,20 @@ async def create_server() -> Response:
 
 @route(bp, "/servers/browse", ["GET"])
 async def browse() -> Response:
+    """GET /servers/browse: up to 50 public servers the caller is not in; 200 [Server] (API.md §4.2)."""
     return json(await state().db.read(store.browse, caller().user_id))
 
 
 @route(bp, "/servers/<server_id>", ["GET"])
 async def get_server(server_id: str) -> Response:
+    """GET /servers/:id: a server the caller is a member of; 200 Server (API.md §3.3)."""
     sid = path_id(server_id, "unknown_server")
     return json(await state().db.read(store.server_for_member, sid, caller().user_id))
 
 
 @route(bp, "/servers/<server_id>", ["PATCH"])
 async def update_server(server_id: str) -> Response:
+    """PATCH /servers/:id: edit name/icon_url/is_public/require_invite; 200 Server (API.md §3.3)."""
     args = await body(PATCH, patch=True)
     sid = path_id(server_id, "unknown_server")
     changes = {k: v for k, v in args.items() if v is not UNSET}
@@ -63,6 +68,7 @@ async def update_server(server_id: str) -> Response:
 
 @route(bp, "/servers/<server_id>", ["DELETE"])
 async def delete_server(server_id: str) -> Response:
+    """DELETE /servers/:id: the owner deletes the server; 204 (API.md §3.3)."""
     sid = path_id(server_id, "unknown_server")
     uid = caller().user_id
     await state().db.write(lambda tx: store.delete_server(tx, sid, uid))

@@ -29,6 +29,7 @@ DELETE = [F("password", required=True, min=1, max=128)]
 
 @route(bp, "/users/@me", ["GET"])
 async def me() -> Response:
+    """GET /users/@me: the caller's own User (email included); 200 (API.md §3.2)."""
     st, c = state(), caller()
     row = await st.db.read(accounts.get_user, c.user_id)
     if row is None:  # a signed token naming no account is not a usable credential
@@ -38,6 +39,7 @@ async def me() -> Response:
 
 @route(bp, "/users/@me", ["PATCH"])
 async def patch_me() -> Response:
+    """PATCH /users/@me: edit profile and presence fields; 200 User (API.md §3.2)."""
     args = await body(PATCH, patch=True)
     st, uid = state(), caller().user_id
     changes = {("chosen_status" if k == "status" else k): v for k, v in args.items() if v is not UNSET}
@@ -46,6 +48,7 @@ async def patch_me() -> Response:
 
 @route(bp, "/users/<user_id>", ["GET"])
 async def get_user(user_id: str) -> Response:
+    """GET /users/:user_id: any user, deleted ones too; 200 PublicUser, 404 ``unknown_user`` (API.md §3.2)."""
     uid = path_id(user_id, "unknown_user")
     st = state()
     caller()
@@ -65,6 +68,7 @@ async def _confirm(password: str) -> str:
 
 @route(bp, "/users/@me/password", ["POST"], auth="human", auth_bucket=True)
 async def change_password() -> Response:
+    """POST /users/@me/password (humans): change the password, ending other sessions; 204 (API.md §3.2)."""
     args = await body(PASSWORD, strict=True)
     uid = await _confirm(args["current_password"])
     st, sid = state(), caller().sid
@@ -75,6 +79,7 @@ async def change_password() -> Response:
 
 @route(bp, "/users/@me", ["DELETE"], auth="human", auth_bucket=True)
 async def delete_me() -> Response:
+    """DELETE /users/@me (humans): delete the caller's account; 204 (API.md §3.2)."""
     args = await body(DELETE, strict=True)
     uid = await _confirm(args["password"])
     st = state()
