@@ -169,9 +169,9 @@ class Hub:
             self._by_bound.setdefault(bound, set()).add(s.session_id)
         s.held_until = None
         s.seq += 1
-        resumed = dispatch_frame("RESUMED", s.seq, encode({"session_id": s.session_id, "replayed": len(frames)}))
-        s.buffer.append((s.seq, resumed))
-        frames.append(resumed)
+        d = encode({"session_id": s.session_id, "replayed": len(frames)})
+        s.buffer.append((s.seq, "RESUMED", d))
+        frames.append(dispatch_frame("RESUMED", s.seq, d))
         s.attachment = attachment
 
     def close(self, s: Session, code: int, reason: str = "") -> None:

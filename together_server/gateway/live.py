@@ -18,10 +18,21 @@ from .protocol import CLOSE_SLOW_READER, dispatch_frame
 if TYPE_CHECKING:
     from .hub import Hub
 
+# A queued dispatch (s, t, encoded d), or a frame already complete.
+Dispatch = tuple[int, str, str]
+Item = Dispatch | str
+
+
+def frame_of(item: Item) -> str:
+    """The text frame for a queued item (the envelope spliced around a shared ``d``)."""
+    return item if isinstance(item, str) else dispatch_frame(item[1], item[0], item[2])
+
 
 class Attachment:
     """One socket's side of a session: a bounded queue of frames and a close request.
 
+    Items are ``(s, t, d)`` with ``d`` shared by every receiver of the event (the frame
+    is spliced by the send task), or a ready-made frame string (HEARTBEAT_ACK).
     ``push`` never blocks (STYLE.md §6): it returns False when the queue is full.
     ``request_close`` records the close code once, drops the queued frames (so a
     stalled reader holds no backlog) and wakes the connection task, which closes the
@@ -31,15 +42,15 @@ class Attachment:
     __slots__ = ("_send", "receive", "close_code", "close_reason", "closed")
 
     def __init__(self, size: int) -> None:
-        self._send, self.receive = trio.open_memory_channel[str](size)
+        self._send, self.receive = trio.open_memory_channel[Item](size)
         self.close_code: int | None = None
         self.close_reason = ""
         self.closed = trio.Event()
 
-    def push(self, frame: str) -> bool:
-        """Queue ``frame``; False when the queue is full (the caller closes with 4008)."""
+    def push(self, item: Item) -> bool:
+        """Queue ``item``; False when the queue is full (the caller closes with 4008)."""
         try:
-            self._send.send_nowait(frame)
+            self._send.send_nowait(item)
         except trio.WouldBlock:
             return False
         except (trio.ClosedResourceError, trio.BrokenResourceError):
@@ -60,6 +71,10 @@ class Attachment:
 
 class Session:
     """A gateway session (§6.5): identity, binding, ``s`` counter, replay buffer.
+
+    The replay buffer holds ``(s, t, d)`` with ``d`` shared by every session that got
+    the event (DESIGN.md "Fan-out"), so 1,000 buffered events cost a tuple each per
+    session, not a copy of the payload.
 
     ``bound`` is ``("session", sid)`` or ``("bot", bgen)``: what ending closes it with
     4001. ``seq`` is the last ``s`` assigned; READY takes 1 and is not buffered.
@@ -82,7 +97,7 @@ class Session:
         self.bound = bound
         self.opened = opened
         self.seq = 1
-        self.buffer: deque[tuple[int, str]] = deque(maxlen=buffer_size)
+        self.buffer: deque[Dispatch] = deque(maxlen=buffer_size)
         self.attachment: Attachment | None = None
         self.held_until: float | None = None
         self.ended = False
@@ -95,10 +110,10 @@ class Session:
         if self.ended:
             return
         self.seq += 1
-        frame = dispatch_frame(event_type, self.seq, d)
-        self.buffer.append((self.seq, frame))
+        item = (self.seq, event_type, d)
+        self.buffer.append(item)
         att = self.attachment
-        if att is not None and not att.push(frame):
+        if att is not None and not att.push(item):
             self.hub.close(self, CLOSE_SLOW_READER, "outgoing queue full")
 
     def replay_after(self, seq: int) -> list[str] | None:
@@ -110,7 +125,7 @@ class Session:
         buf = self.buffer
         if not buf or buf[0][0] > seq + 1:
             return None
-        return [frame for s, frame in buf if s > seq]
+        return [dispatch_frame(t, s, d) for s, t, d in buf if s > seq]
 
     def close_nowait(self, code: int, reason: str) -> None:
         """Close with ``code`` (the hub decides between held and discarded, §6.5)."""

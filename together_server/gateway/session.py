@@ -22,7 +22,7 @@ from ..storage import voice as voice_store
 from ..storage.db import Event
 from .compat import PEER_CLOSE_KEY
 from .hub import Hub
-from .live import Attachment, Session
+from .live import Attachment, Session, frame_of
 from .protocol import (
     CLOSE_IDLE,
     CLOSE_INTERNAL,
@@ -94,12 +94,12 @@ class _Connection:
         receive = self.attachment.receive
         while True:
             try:
-                frame = await receive.receive()
+                item = await receive.receive()
             except (trio.EndOfChannel, trio.ClosedResourceError):
                 return
             if self.attachment.close_code is not None:
                 return
-            await send(frame)
+            await send(frame_of(item))
 
     # -- receiving ----------------------------------------------------------------------
 
