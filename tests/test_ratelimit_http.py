@@ -19,6 +19,8 @@ import httpx
 import pytest
 import trio
 from conftest import Api, Users, make_config
+from test_gateway_client import connect, ws_url
+from test_gateway_connect import refused
 
 from together_server.daemon import Running, run_daemon
 from together_server.ratelimit import BUCKET_NAMES, BucketConfig, Limiters
@@ -352,4 +354,26 @@ async def test_cors_wildcard(nursery: trio.Nursery, tmp_path: Path) -> None:
         assert "Access-Control-Allow-Origin" not in r.headers
     finally:
         await anon.aclose()
+        running.shutdown()
+
+
+async def test_gateway_upgrade_counts_against_the_callers_bucket(nursery: trio.Nursery, tmp_path: Any) -> None:
+    """§5: /ws upgrades take a token from the user bucket; a refusal is a plain HTTP 429
+    before the upgrade, with the rate-limit headers and Retry-After."""
+    cfg = make_config(tmp_path / "ws", ratelimit={"enabled": True, "user": {"capacity": 2, "refill_per_second": 0.01}})
+    running = await nursery.start(lambda task_status: run_daemon(cfg, task_status=task_status, install_signal_handlers=False))
+    users = Users(running.url)
+    try:
+        alice = await users.new("wsrl")  # registering uses the auth bucket
+        for _ in range(2):
+            async with connect(running.url, alice.token) as gw:
+                assert gw.ready["user"]["id"] == alice.id
+        r = await refused(ws_url(running.url, token=alice.token))
+        assert r.status_code == 429 and r.json()["code"] == "rate_limited"
+        assert float(r.json()["retry_after"]) > 0
+        for name in ("retry-after", "x-ratelimit-limit", "x-ratelimit-remaining", "x-ratelimit-reset"):
+            assert name in r.headers
+        assert r.headers["x-ratelimit-limit"] == "2" and r.headers["x-ratelimit-remaining"] == "0"
+    finally:
+        await users.close()
         running.shutdown()

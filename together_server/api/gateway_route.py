@@ -14,7 +14,6 @@ close-code shim of ``gateway.compat``.
 
 from __future__ import annotations
 
-import logging
 from typing import Any
 
 import trio
@@ -29,9 +28,8 @@ from ..gateway.live import Attachment
 from ..gateway.protocol import CLOSE_REVOKED, parse_resume
 from ..gateway.session import serve_connection
 from ..state import AppState
+from . import limiting
 from .common import json, state
-
-log = logging.getLogger(__name__)
 
 bp = Blueprint("gateway_route", __name__)
 
@@ -60,19 +58,13 @@ def _credential(st: AppState) -> Caller | ApiError:
 
 
 def _rate_limit(st: AppState, who: Caller | ApiError) -> None:
-    """The app's limiter hook (§5: ``user``/``bot``/``ip`` bucket), if one is installed.
-
-    Raises the 429 ApiError. The hook was written for HTTP requests; if it cannot run
-    in a websocket context we let the upgrade through and log it (fail open)."""
-    hook = st.extras.get("rate_limit")
-    if hook is None:
-        return
-    try:
-        hook(False, who)
-    except ApiError:
-        raise
-    except Exception:
-        log.exception("rate-limit hook failed on a gateway upgrade")
+    """§5: the upgrade takes one token from the ``user``, ``bot`` or ``ip`` bucket, as any
+    request does; raises the 429 ApiError. The headers ride on the answer (101 or not)."""
+    ip = limiting.peer_ip(st, websocket.remote_addr, websocket.headers.getlist("X-Forwarded-For"))
+    headers, refusal = limiting.check(st, auth_route=False, who=who, ip=ip)
+    g.ratelimit_headers = headers
+    if refusal is not None:
+        raise refusal
 
 
 @bp.websocket("/ws")
