@@ -3,6 +3,8 @@ VOICE_SIGNAL relay rules (API.md §4.6, §6.3, §6.7)."""
 
 from __future__ import annotations
 
+import sqlite3
+
 from conftest import Users
 from test_gateway_client import connect
 from test_gateway_events import kinds, seen_before_sentinel
@@ -108,3 +110,33 @@ async def test_voice_join_move_leave_and_signals(shared: Running, users: Users) 
             break
         r = await alice.get(f"/channels/{v1['id']}/voice")
     assert r.json() == []
+
+
+async def test_losing_view_or_the_server_ends_the_voice_state(shared: Running, users: Users) -> None:
+    """§4.6/§6.7: an override that hides the channel makes its voice state leave (the
+    user gets the leave); deleting the server clears the states with it."""
+    owner, bob = await users.new("owner"), await users.new("bob")
+    srv = await owner.server("Voice 2")
+    v = await owner.channel(srv["id"], "lounge", "voice")
+    await owner.invite_and_join(srv["id"], bob)
+    async with connect(shared.url, bob.token) as gb, connect(shared.url, owner.token) as go:
+        await seen_before_sentinel(gb, bob)
+        assert (await bob.post(f"/channels/{v['id']}/voice")).status_code == 201
+        assert (await owner.post(f"/channels/{v['id']}/voice")).status_code == 201
+        await seen_before_sentinel(gb, bob)
+        await seen_before_sentinel(go, owner)
+        r = await owner.put(f"/channels/{v['id']}/overrides", json={"user_id": bob.id, "allow": 0, "deny": 1})
+        assert r.status_code == 200
+        got = await seen_before_sentinel(gb, bob)
+        leaves = [m["d"] for m in got if m["t"] == "VOICE_STATE_UPDATE"]
+        assert leaves and leaves[-1]["user_id"] == bob.id and leaves[-1]["channel_id"] is None
+        assert "CHANNEL_DELETE" in kinds(got)
+        states = (await owner.get(f"/channels/{v['id']}/voice")).json()
+        assert [s["user_id"] for s in states] == [owner.id]
+        assert (await owner.delete(f"/servers/{srv['id']}")).status_code == 204
+        db = sqlite3.connect(shared.state.config.data_path / "together.db")
+        try:
+            left = db.execute("SELECT count(*) FROM voice_states WHERE server_id = ?", (srv["id"],)).fetchone()[0]
+        finally:
+            db.close()
+        assert left == 0

@@ -168,6 +168,8 @@ def delete_server(tx: Tx, server_id: str, user_id: str) -> None:
     tx.conn.execute("UPDATE servers SET deleted_at = ? WHERE id = ?", (tx.now(), server_id))
     tx.conn.execute("DELETE FROM invites WHERE server_id = ?", (server_id,))
     tx.emit(Event("SERVER_DELETE", {"id": server_id}, audience))
+    for hook in SERVER_DELETE_HOOKS:
+        hook(tx, server_id)
 
 
 def purge_deleted_servers(tx: Tx, batch: int = 2000) -> int:
@@ -244,6 +246,10 @@ def remove_member(tx: Tx, server_id: str, user_id: str, event: Event | None) -> 
     for hook in REMOVAL_HOOKS:
         hook(tx, server_id, user_id)
 
+
+# Extra side effects of deleting a server (voice states...), after SERVER_DELETE, when
+# no member is left to tell: fn(tx, server_id).
+SERVER_DELETE_HOOKS: list[Callable[[Tx, str], None]] = []
 
 # Extra side effects of a member leaving (voice states, ...): fn(tx, server_id, user_id).
 REMOVAL_HOOKS: list[Callable[[Tx, str, str], None]] = []

@@ -15,7 +15,7 @@ from typing import Any
 
 from .. import permissions as p
 from ..errors import ApiError
-from . import channels, perms, servers
+from . import channels, overrides, perms, servers
 from .access import need_bit, need_channel, need_not_timed_out
 from .db import Event, Tx
 
@@ -213,7 +213,24 @@ def _on_channel_deleted(tx: Tx, chan: sqlite3.Row) -> None:
             _emit_leave(tx, row, audience)
 
 
+def _on_server_deleted(tx: Tx, server_id: str) -> None:
+    # after SERVER_DELETE nobody is left to tell: the states just go (§3.3)
+    tx.conn.execute("DELETE FROM voice_states WHERE server_id = ?", (server_id,))
+
+
+def _on_lost_view(tx: Tx, server_id: str, channel_id: str, user_id: str) -> None:
+    # §6.7: a member who loses VIEW_CHANNEL on a channel also leaves its voice state
+    row = _current(tx.conn, user_id)
+    if row is not None and row["channel_id"] == channel_id:
+        tx.conn.execute(SQL_DELETE, (user_id,))
+        _emit_leave(tx, row, perms.viewers(tx.conn, channel_id) | {user_id})
+
+
 if _on_member_removed not in servers.REMOVAL_HOOKS:
     servers.REMOVAL_HOOKS.append(_on_member_removed)
 if _on_channel_deleted not in channels.DELETE_HOOKS:
     channels.DELETE_HOOKS.append(_on_channel_deleted)
+if _on_server_deleted not in servers.SERVER_DELETE_HOOKS:
+    servers.SERVER_DELETE_HOOKS.append(_on_server_deleted)
+if _on_lost_view not in overrides.LOST_VIEW_HOOKS:
+    overrides.LOST_VIEW_HOOKS.append(_on_lost_view)
