@@ -170,7 +170,7 @@ class Hub:
         s.held_until = None
         s.seq += 1
         d = encode({"session_id": s.session_id, "replayed": len(frames)})
-        s.buffer.append((s.seq, "RESUMED", d))
+        s.record("RESUMED", d)
         frames.append(dispatch_frame("RESUMED", s.seq, d))
         s.attachment = attachment
 
@@ -237,7 +237,7 @@ class Hub:
                 del self._by_user[s.user_id]
                 self._presence_ops.pop(s.user_id, None)
                 self._queue_presence(s.user_id, False)
-        s.buffer.clear()
+        s.clear_buffer()
         if s.session_id in self._voice_sessions:
             self._voice_sessions.discard(s.session_id)
             self.end_voice(s.session_id)

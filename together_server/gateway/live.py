@@ -72,17 +72,19 @@ class Attachment:
 class Session:
     """A gateway session (§6.5): identity, binding, ``s`` counter, replay buffer.
 
-    The replay buffer holds ``(s, t, d)`` with ``d`` shared by every session that got
-    the event (DESIGN.md "Fan-out"), so 1,000 buffered events cost a tuple each per
-    session, not a copy of the payload.
+    The replay buffer holds the last dispatches' ``t`` and ``d`` in two parallel
+    deques: ``d`` is shared by every session that got the event (DESIGN.md "Fan-out")
+    and ``s`` is implied (the buffer holds consecutive ``s`` ending at ``seq``), so
+    a buffered event costs two pointers per session, not a tuple and an int (which
+    mattered after a presence storm filled 500 buffers with 500 events each).
 
     ``bound`` is ``("session", sid)`` or ``("bot", bgen)``: what ending closes it with
     4001. ``seq`` is the last ``s`` assigned; READY takes 1 and is not buffered.
     """
 
     __slots__ = (
-        "hub", "session_id", "user_id", "username", "is_bot", "bound", "opened", "seq", "buffer",
-        "attachment", "held_until", "ended", "__weakref__",
+        "hub", "session_id", "user_id", "username", "is_bot", "bound", "opened", "seq", "_types",
+        "_payloads", "attachment", "held_until", "ended", "__weakref__",
     )
 
     def __init__(
@@ -97,7 +99,8 @@ class Session:
         self.bound = bound
         self.opened = opened
         self.seq = 1
-        self.buffer: deque[Dispatch] = deque(maxlen=buffer_size)
+        self._types: deque[str] = deque(maxlen=buffer_size)
+        self._payloads: deque[str] = deque(maxlen=buffer_size)
         self.attachment: Attachment | None = None
         self.held_until: float | None = None
         self.ended = False
@@ -110,11 +113,20 @@ class Session:
         if self.ended:
             return
         self.seq += 1
+        self.record(event_type, d)
         item = (self.seq, event_type, d)
-        self.buffer.append(item)
         att = self.attachment
         if att is not None and not att.push(item):
             self.hub.close(self, CLOSE_SLOW_READER, "outgoing queue full")
+
+    def record(self, event_type: str, d: str) -> None:
+        """Buffer the dispatch numbered ``self.seq`` for resumes."""
+        self._types.append(event_type)
+        self._payloads.append(d)
+
+    def clear_buffer(self) -> None:
+        self._types.clear()
+        self._payloads.clear()
 
     def replay_after(self, seq: int) -> list[str] | None:
         """Frames with ``s > seq`` in order, or None when a resume from ``seq`` is impossible."""
@@ -122,10 +134,15 @@ class Session:
             return None
         if seq == self.seq:
             return []
-        buf = self.buffer
-        if not buf or buf[0][0] > seq + 1:
+        first = self.seq - len(self._types) + 1  # s of the oldest buffered dispatch
+        if not self._types or first > seq + 1:
             return None
-        return [dispatch_frame(t, s, d) for s, t, d in buf if s > seq]
+        skip = seq + 1 - first
+        return [
+            dispatch_frame(t, first + i, d)
+            for i, (t, d) in enumerate(zip(self._types, self._payloads, strict=True))
+            if i >= skip
+        ]
 
     def close_nowait(self, code: int, reason: str) -> None:
         """Close with ``code`` (the hub decides between held and discarded, §6.5)."""
