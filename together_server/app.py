@@ -98,6 +98,7 @@ def create_app(st: AppState) -> QuartTrio:
         if not rule.arguments:
             literal_methods.setdefault(rule.rule, set()).update((rule.methods or set()) - {"OPTIONS"})
     origins = set(st.config.server.allowed_origins)
+    limits_on = st.config.ratelimit.enabled
 
     def origin_allowed(origin: str | None) -> bool:
         return bool(origin) and ("*" in origins or origin in origins)
@@ -122,7 +123,7 @@ def create_app(st: AppState) -> QuartTrio:
         policy = POLICIES.get(endpoint, "any")
         who = st.auth.resolve(request.headers.get("Authorization"))
         g.caller = who
-        if endpoint != "meta.health":
+        if limits_on and endpoint != "meta.health":
             ip = limiting.peer_ip(st, request.remote_addr, request.headers.getlist("X-Forwarded-For"))
             headers, refusal = limiting.check(st, auth_route=endpoint in AUTH_BUCKET, who=who, ip=ip)
             g.ratelimit_headers = headers
@@ -151,7 +152,7 @@ def create_app(st: AppState) -> QuartTrio:
             # §1.2: control characters anywhere (the path too) are a 400, before lookups
             if isinstance(value, str) and has_bad_control(value):
                 raise invalid({key: "must not contain control characters"})
-        for key, value in request.args.items(multi=True):
+        for key, value in (request.args.items(multi=True) if request.query_string else ()):
             if has_bad_control(key) or has_bad_control(value):
                 raise invalid({key if not has_bad_control(key) else "query": "must not contain control characters"})
         return None
@@ -161,8 +162,9 @@ def create_app(st: AppState) -> QuartTrio:
         # Wait for the whole request body even when nothing read it (a 429, 401 or 403
         # refused before the handler): hypercorn recycles a keep-alive connection only once
         # the request is complete, and otherwise the client's next request on it hangs.
-        with contextlib.suppress(Exception):
-            await request.body
+        if not g.get("body_read"):
+            with contextlib.suppress(Exception):
+                await request.body
         for k, v in g.get("ratelimit_headers", ()):
             resp.headers[k] = v
         origin = request.headers.get("Origin")

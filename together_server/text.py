@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import re
 import unicodedata
 
 _INVISIBLE_EXTRA = {0x115F, 0x1160, 0x2800, 0x3164, 0xFFA0}
@@ -33,15 +34,13 @@ def has_visible(text: str) -> bool:
     return any(is_visible(ch) for ch in text)
 
 
+# Cc other than tab, LF and CR, and lone surrogates (one C-level scan, not a Python loop).
+_BAD_CONTROL = re.compile("[\x00-\x08\x0b\x0c\x0e-\x1f\x7f-\x9f\ud800-\udfff]")
+
+
 def has_bad_control(text: str) -> bool:
     """True when ``text`` holds a Cc character other than tab, LF and CR (or a surrogate)."""
-    for ch in text:
-        if ch < " " or "\x7f" <= ch <= "\x9f":
-            if ch not in _ALLOWED_CONTROLS:
-                return True
-        elif "\ud800" <= ch <= "\udfff":
-            return True
-    return False
+    return _BAD_CONTROL.search(text) is not None
 
 
 def fold(text: str) -> str:

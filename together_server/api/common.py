@@ -54,12 +54,14 @@ def caller() -> Caller:
 async def body(specs: list[F], *, strict: bool = False, patch: bool = False) -> dict[str, Any]:
     """Parse and validate the JSON body (API.md §1.2); raises 400/413."""
     raw = await request.get_data(cache=False)
+    g.body_read = True  # the after-request hook need not drain it
     return parse_fields(parse_json(raw), specs, strict=strict, patch=patch)
 
 
 async def optional_body(specs: list[F], *, strict: bool = False) -> dict[str, Any]:
     """Same, but an empty body means "no fields" without parsing (kick, ban, ack...)."""
     raw = await request.get_data(cache=False)
+    g.body_read = True
     return parse_fields(parse_json(raw) if raw else {}, specs, strict=strict)
 
 

@@ -7,6 +7,7 @@ pick the right bucket (§5) from the same answer.
 
 from __future__ import annotations
 
+import re
 from collections.abc import Callable
 
 import attrs
@@ -37,8 +38,11 @@ class BotCredential:
     bgen: str
 
 
+_SPACE = re.compile(r"\s")
+
+
 def _has_space(token: str) -> bool:
-    return any(ch.isspace() for ch in token)
+    return _SPACE.search(token) is not None
 
 
 def _challenge(code: str, scheme: str) -> ApiError:
