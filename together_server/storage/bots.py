@@ -194,10 +194,16 @@ def logs(conn: sqlite3.Connection, bot_id: str, creator: str) -> list[dict[str, 
 
 def log_message(tx: Tx, message: Any) -> None:
     """messages.POST_HOOKS: a bot's post logs ``message_sent`` (its 50 newest kept)."""
-    row = tx.conn.execute("SELECT id FROM bots WHERE user_id = ?", (message["author_id"],)).fetchone()
-    if row is None:
+    # Memoised in the writer cache: a user id is a bot's from its creation on, so a cached
+    # "not a bot" can never turn stale.
+    key = ("bot_of_user", message["author_id"])
+    hit = tx.cache.get(key)
+    if hit is None:
+        row = tx.conn.execute("SELECT id FROM bots WHERE user_id = ?", (message["author_id"],)).fetchone()
+        hit = tx.cache.put(key, (row[0] if row else None,))
+    bot_id = hit[0]
+    if bot_id is None:
         return
-    bot_id = row[0]
     _log(tx, bot_id, "message_sent", f"[channel {message['channel_id']}] {message['content'][:80]}")
     tx.conn.execute(
         "DELETE FROM bot_logs WHERE bot_id = ? AND event = 'message_sent' AND id NOT IN ("

@@ -109,7 +109,8 @@ def post(tx: Tx, channel_id: str, user_id: str, content: str, reply_to: str | No
         " created_at) VALUES (?, ?, ?, ?, ?, ?, ?, ?)",
         (mid, channel_id, chan["server_id"], user_id, content, reply_to, int(everyone), now),
     )
-    _store_mentions(tx, mid, mentioned)
+    if mentioned:  # a new message has no mention rows to replace
+        _store_mentions(tx, mid, mentioned)
     row = {
         "id": mid, "channel_id": channel_id, "server_id": chan["server_id"], "author_id": user_id,
         "content": content, "reply_to": reply_to, "mention_everyone": int(everyone), "edited_at": None,
