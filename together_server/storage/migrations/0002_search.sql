@@ -5,8 +5,7 @@
 -- and between characters of scripts written without spaces. Printable ASCII (plus tab
 -- and line breaks) is its own segmentation, so the GLOB in front of each call keeps such
 -- text out of Python: a call-back from inside the writer's SQLite step has to take the
--- GIL from the event loop, twice per posted message, and that cost ~10% of posting
--- throughput. Both FTS5 tables index that
+-- GIL from the event loop, twice per posted message. Both FTS5 tables index that
 -- segmented text and share the message rowid (messages.seq):
 --   messages_fts      porter stemming, for words and phrases ("running" finds "run");
 --   messages_fts_raw  unstemmed, for prefixes ("runn*") and no-space scripts ("静默").
