@@ -24,6 +24,7 @@ import trio
 from hypercorn.config import Config as HypercornConfig
 from hypercorn.trio import serve
 
+from . import serving
 from .app import create_app
 from .auth.passwords import Passwords
 from .auth.request import Authenticator
@@ -131,6 +132,7 @@ def _startup_reset(conn: Any) -> None:
 
 
 def _hypercorn_config(cfg: Config) -> HypercornConfig:
+    serving.install()  # per-connection error isolation, no buffering after a WS close
     hc = HypercornConfig()
     host = cfg.server.host
     hc.bind = [f"[{host}]:{cfg.server.port}" if ":" in host else f"{host}:{cfg.server.port}"]
