@@ -196,8 +196,14 @@ async def test_limits_frame_size_rate_and_session_count(env: Any) -> None:
         assert await ga.closed() == 1009
     async with connect(running.url, alice.token) as ga:
         huge = orjson.dumps({"op": "PRESENCE_UPDATE", "d": {"status": "dnd", "custom_status": "x" * 1_000_000}}).decode()
-        await ga.ws.send_message(huge)
-        assert await ga.closed() == 1009
+        try:
+            await ga.ws.send_message(huge)
+        except ConnectionClosed as exc:
+            # the server closed with 1009 and dropped the socket while we were still
+            # writing the rest of the 1 MB frame (it does not buffer what follows a close)
+            assert exc.reason.code == 1009
+        else:
+            assert await ga.closed() == 1009
     r = await alice.get("/users/@me")
     assert r.json()["chosen_status"] == "online"  # nothing of it was applied
     # frame rate: a burst past the limit is dropped silently

@@ -383,6 +383,9 @@ class Hub:
             if snap is None or snap[0]["chosen_status"] == "offline" or online != self.is_online(user_id):
                 continue
             fields, audience = snap
+            # Not to the user's own sessions: the one that opened it was just sent READY
+            # showing the user online, and when the last one ends none is left.
+            audience = set(audience) - {user_id}
             self.publish([Event("PRESENCE_UPDATE", {
                 "user_id": user_id, "status": fields["chosen_status"] if online else "offline",
                 "custom_status": fields["custom_status"], "activity": fields["activity"],
