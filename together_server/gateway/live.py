@@ -138,12 +138,10 @@ class Session:
         if not self._types or first > seq + 1:
             return None
         skip = seq + 1 - first
-        # An earlier RESUMED keeps its number but is not replayed: clients take RESUMED
-        # as the end of a replay, so only the new one (sent after these) may appear.
         return [
             dispatch_frame(t, first + i, d)
             for i, (t, d) in enumerate(zip(self._types, self._payloads, strict=True))
-            if i >= skip and t != "RESUMED"
+            if i >= skip
         ]
 
     def close_nowait(self, code: int, reason: str) -> None:
