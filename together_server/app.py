@@ -103,42 +103,48 @@ def create_app(st: AppState) -> QuartTrio:
     def origin_allowed(origin: str | None) -> bool:
         return bool(origin) and ("*" in origins or origin in origins)
 
+    access_log_on = st.config.logging.access_log
+
     @app.before_request
     async def pipeline() -> Response | None:
-        g.started = time.perf_counter()
-        if (
-            request.method == "OPTIONS" and request.headers.get("Origin")
-            and request.headers.get("Access-Control-Request-Method")
-        ):
+        # Bound once: every ``request.x`` / ``g.x`` goes through a context-local proxy,
+        # and this runs on every request.
+        req = request._get_current_object()  # noqa: SLF001
+        ctx = g._get_current_object()  # noqa: SLF001
+        if access_log_on:
+            ctx.started = time.perf_counter()
+        headers_in = req.headers
+        if req.method == "OPTIONS" and headers_in.get("Origin") and headers_in.get("Access-Control-Request-Method"):
             resp = Response(b"", status=204)
-            if origin_allowed(request.headers.get("Origin")):
-                resp.headers["Access-Control-Allow-Origin"] = request.headers["Origin"]
+            if origin_allowed(headers_in.get("Origin")):
+                resp.headers["Access-Control-Allow-Origin"] = headers_in["Origin"]
                 resp.headers["Access-Control-Allow-Methods"] = CORS_METHODS
                 resp.headers["Access-Control-Allow-Headers"] = "Authorization, Content-Type"
                 resp.headers["Access-Control-Max-Age"] = "600"
                 resp.headers["Vary"] = "Origin"
-            g.preflight = True
+            ctx.preflight = True
             return resp
-        endpoint = request.endpoint or ""
+        endpoint = req.endpoint or ""
         policy = POLICIES.get(endpoint, "any")
-        who = st.auth.resolve(request.headers.get("Authorization"))
-        g.caller = who
+        who = st.auth.resolve(headers_in.get("Authorization"))
+        ctx.caller = who
         if limits_on and endpoint != "meta.health":
-            ip = limiting.peer_ip(st, request.remote_addr, request.headers.getlist("X-Forwarded-For"))
-            headers, refusal = limiting.check(st, auth_route=endpoint in AUTH_BUCKET, who=who, ip=ip)
-            g.ratelimit_headers = headers
+            ip = limiting.peer_ip(st, req.remote_addr, headers_in.getlist("X-Forwarded-For"))
+            rl_headers, refusal = limiting.check(st, auth_route=endpoint in AUTH_BUCKET, who=who, ip=ip)
+            ctx.ratelimit_headers = rl_headers
             if refusal is not None:
                 raise refusal
-        raw_path = request.scope.get("raw_path") or b""
+        raw_path = req.scope.get("raw_path") or b""
         if b"%2f" in raw_path.lower() and not endpoint.startswith("reactions."):
-            refusal = _encoded_slash_error(app, raw_path, request.method)
+            refusal = _encoded_slash_error(app, raw_path, req.method)
             if refusal.status == 404 and refusal.code != "not_found" and isinstance(who, ApiError):
                 raise who  # 401 before 404 (§1.6): every route with an id needs credentials
             raise refusal
-        if request.routing_exception is not None:
+        if req.routing_exception is not None:
             return None  # dispatch raises the 404/405
-        if request.url_rule is not None and request.url_rule.arguments and request.path in literal_methods:
-            allow = ", ".join(sorted(literal_methods[request.path]))
+        rule = req.url_rule
+        if rule is not None and rule.arguments and req.path in literal_methods:
+            allow = ", ".join(sorted(literal_methods[req.path]))
             raise ApiError("method_not_allowed", headers={"Allow": allow})
         if policy != "none":
             if isinstance(who, ApiError):
@@ -148,32 +154,35 @@ def create_app(st: AppState) -> QuartTrio:
                 raise ApiError("bots_forbidden")
             if policy == "bot" and not who.is_bot:
                 raise ApiError("bots_only")
-        for key, value in (request.view_args or {}).items():
+        for key, value in (req.view_args or {}).items():
             # §1.2: control characters anywhere (the path too) are a 400, before lookups
             if isinstance(value, str) and has_bad_control(value):
                 raise invalid({key: "must not contain control characters"})
-        for key, value in (request.args.items(multi=True) if request.query_string else ()):
-            if has_bad_control(key) or has_bad_control(value):
-                raise invalid({key if not has_bad_control(key) else "query": "must not contain control characters"})
+        if req.query_string:
+            for key, value in req.args.items(multi=True):
+                if has_bad_control(key) or has_bad_control(value):
+                    raise invalid({key if not has_bad_control(key) else "query": "must not contain control characters"})
         return None
 
     @app.after_request
     async def finish(resp: Response) -> Response:
+        req = request._get_current_object()  # noqa: SLF001
+        ctx = g._get_current_object()  # noqa: SLF001
         # Wait for the whole request body even when nothing read it (a 429, 401 or 403
         # refused before the handler): hypercorn recycles a keep-alive connection only once
         # the request is complete, and otherwise the client's next request on it hangs.
-        if not g.get("body_read"):
+        if not getattr(ctx, "body_read", False):
             with contextlib.suppress(Exception):
-                await request.body
-        for k, v in g.get("ratelimit_headers", ()):
+                await req.body
+        for k, v in getattr(ctx, "ratelimit_headers", ()):
             resp.headers[k] = v
-        origin = request.headers.get("Origin")
-        if origin_allowed(origin) and not g.get("preflight"):
+        origin = req.headers.get("Origin")
+        if origin and origin_allowed(origin) and not getattr(ctx, "preflight", False):
             resp.headers["Access-Control-Allow-Origin"] = origin
             resp.headers["Access-Control-Expose-Headers"] = EXPOSE
             resp.headers["Vary"] = "Origin"
-        if st.config.logging.access_log:
-            took = (time.perf_counter() - g.get("started", time.perf_counter())) * 1000
+        if access_log_on:
+            took = (time.perf_counter() - getattr(ctx, "started", time.perf_counter())) * 1000
             # the path only: query strings may carry tokens (DESIGN.md "Secrets")
             access_log.info("%s %s %d %.1fms", request.method, request.path, resp.status_code, took)
         return resp

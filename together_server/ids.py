@@ -7,6 +7,7 @@ commit order and ``created_at`` never decreases along them.
 from __future__ import annotations
 
 import os
+import random
 import re
 import threading
 import time
@@ -39,6 +40,9 @@ class IdClock:
         self._last_ms = -1
         self._counter = 0
         self._lock = threading.Lock()
+        # Ids are not secrets (the time and counter make them unique), so a seeded PRNG
+        # serves the random bits without two getrandom() syscalls per id.
+        self._random = random.Random(os.urandom(16))
 
     def next(self) -> tuple[str, str]:
         with self._lock:
@@ -54,10 +58,10 @@ class IdClock:
                     self._counter = 0
                     now = max(now, ms * 1000)
             else:
-                self._counter = int.from_bytes(os.urandom(2), "big") & 0x3FF  # leave headroom
+                self._counter = self._random.getrandbits(10)  # leave headroom
             self._last_ms = ms
             self._last_us = now
-            rand_b = int.from_bytes(os.urandom(8), "big") & ((1 << 62) - 1)
+            rand_b = self._random.getrandbits(62)
             value = (ms << 80) | (0x7 << 76) | (self._counter << 64) | (0b10 << 62) | rand_b
             h = f"{value:032x}"
             return f"{h[:8]}-{h[8:12]}-{h[12:16]}-{h[16:20]}-{h[20:]}", format_us(now)
