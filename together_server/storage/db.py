@@ -142,10 +142,11 @@ def connect(path: Path, synchronous: str, *, reader: bool) -> sqlite3.Connection
     conn.execute("PRAGMA secure_delete = FAST")
     if reader:
         conn.execute("PRAGMA query_only = 1")
-        # Searches over large servers read many index pages: a bigger page cache and a
-        # memory map keep them off the read() path.
+        # Searches over large servers read many pages: a bigger page cache, and a memory
+        # map (address space only; pages are the OS page cache's) keeps reads of a
+        # database up to 2 GiB off the read() path.
         conn.execute("PRAGMA cache_size = -8000")
-        conn.execute("PRAGMA mmap_size = 268435456")
+        conn.execute("PRAGMA mmap_size = 2147483648")
     _register_functions(conn)
     return conn
 
