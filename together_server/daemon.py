@@ -18,7 +18,7 @@ import os
 import signal
 from collections.abc import Callable
 from pathlib import Path
-from typing import Any
+from typing import Any, TypeVar
 
 import attrs
 import trio
@@ -61,12 +61,16 @@ class _Reporter:
         self._fn(value)
 
 
-def _os_error(exc: BaseException) -> OSError | None:
-    if isinstance(exc, OSError):
+E = TypeVar("E", bound=BaseException)
+
+
+def _find(exc: BaseException, kind: type[E]) -> E | None:
+    """The first ``kind`` exception in ``exc``, looking inside exception groups."""
+    if isinstance(exc, kind):
         return exc
     if isinstance(exc, BaseExceptionGroup):
         for sub in exc.exceptions:
-            found = _os_error(sub)
+            found = _find(sub, kind)
             if found is not None:
                 return found
     return None
@@ -74,14 +78,7 @@ def _os_error(exc: BaseException) -> OSError | None:
 
 def find_daemon_error(exc: BaseException) -> DaemonError | None:
     """The DaemonError inside ``exc`` (possibly nested in exception groups), if any."""
-    if isinstance(exc, DaemonError):
-        return exc
-    if isinstance(exc, BaseExceptionGroup):
-        for sub in exc.exceptions:
-            found = find_daemon_error(sub)
-            if found is not None:
-                return found
-    return None
+    return _find(exc, DaemonError)
 
 
 @attrs.define
@@ -247,7 +244,7 @@ async def _serve(
                     await serve(app, _hypercorn_config(cfg), shutdown_trigger=stop.wait,
                                 task_status=_Reporter(started))
                 except (OSError, BaseExceptionGroup) as exc:  # bind failed: bad address, port in use...
-                    failure = _os_error(exc)
+                    failure = _find(exc, OSError)
                     if listening or failure is None:
                         raise
                     raise DaemonError(
