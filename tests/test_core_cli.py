@@ -8,6 +8,7 @@ from __future__ import annotations
 import os
 import re
 import signal
+import socket
 import subprocess
 import sys
 import threading
@@ -190,3 +191,16 @@ def test_kill_9_loses_no_acknowledged_message(tmp_path: Path) -> None:
                              headers=h).json()
         assert set(acked) <= set(seen)
         assert proc2.stop() == 0
+
+
+def test_listen_failures_exit_1_with_one_line(tmp_path: Path) -> None:
+    """A bad host or a port in use refuses the start with one line, no traceback."""
+    with socket.socket() as taken:
+        taken.bind(("127.0.0.1", 0))
+        taken.listen()
+        port = taken.getsockname()[1]
+        for host in ("127.0.0.1", "999.1.1.1"):
+            r = cli("serve", "--host", host, "--port", str(port), "--data-dir", str(tmp_path / host))
+            assert r.returncode == 1, r.stderr
+            assert f"cannot listen on {host}:{port}" in r.stderr
+            assert "Traceback" not in r.stderr
