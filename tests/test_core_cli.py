@@ -204,3 +204,14 @@ def test_listen_failures_exit_1_with_one_line(tmp_path: Path) -> None:
             assert r.returncode == 1, r.stderr
             assert f"cannot listen on {host}:{port}" in r.stderr
             assert "Traceback" not in r.stderr
+
+
+def test_sigterm_does_not_wait_for_idle_keepalive_connections(tmp_path: Path) -> None:
+    """An idle keep-alive client (a browser tab) must not hold the shutdown for the whole
+    grace period: the server exits once the requests in flight are done."""
+    conf = write_config(tmp_path / "t.toml", "[server]\nshutdown_grace_seconds = 60\n")
+    with serving(["--config", str(conf), "--port", "0", "--data-dir", str(tmp_path / "d")]) as proc:
+        url = proc.url()
+        with httpx.Client(base_url=url) as client:  # keeps its connection open
+            assert client.get("/health").status_code == 200
+            assert proc.stop(timeout=20) == 0  # well inside the 60 s grace

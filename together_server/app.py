@@ -111,6 +111,8 @@ def create_app(st: AppState) -> QuartTrio:
         # and this runs on every request.
         req = request._get_current_object()  # noqa: SLF001
         ctx = g._get_current_object()  # noqa: SLF001
+        st.inflight += 1
+        ctx.counted = True
         if access_log_on:
             ctx.started = time.perf_counter()
         headers_in = req.headers
@@ -186,6 +188,11 @@ def create_app(st: AppState) -> QuartTrio:
             # the path only: query strings may carry tokens (DESIGN.md "Secrets")
             access_log.info("%s %s %d %.1fms", request.method, request.path, resp.status_code, took)
         return resp
+
+    @app.teardown_request
+    async def done(_exc: BaseException | None) -> None:
+        if g.get("counted"):
+            st.inflight -= 1
 
     @app.errorhandler(ApiError)
     async def api_error(exc: ApiError) -> Response:

@@ -32,6 +32,7 @@ class AppState:
     limiters: Any = None  # ratelimit.Limiters or None when disabled
     trusted_proxies: tuple[Any, ...] = ()
     extras: dict[str, Any] = attrs.field(factory=dict)
+    inflight: int = 0  # HTTP requests being handled (shutdown waits for them)
 
     def revoke(self, kind: str, key: str) -> None:
         """Commit action: a login session / bot generation ended (§2.2, §2.3)."""
