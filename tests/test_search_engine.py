@@ -11,6 +11,7 @@ from pathlib import Path
 from typing import Any
 
 import pytest
+from conftest import SHARED_DATA
 from hypothesis import HealthCheck, given, settings
 from hypothesis import strategies as st
 
@@ -20,7 +21,7 @@ from together_server.search.query import QueryError, parse_query
 from together_server.search.reindex import ProgressBar, reindex
 from together_server.storage.db import apply_migrations
 
-INTL = Path("/work/shared/data/chat-lines-intl.txt")
+INTL = SHARED_DATA / "chat-lines-intl.txt"
 
 
 class World:
