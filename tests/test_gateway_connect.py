@@ -110,3 +110,21 @@ async def test_ready_heartbeat_and_header_credential(shared: Running, users: Use
         # REST sees the user online while a session exists.
         r = await alice.get(f"/users/{alice.id}")
         assert r.json()["status"] == "online"
+
+
+async def test_odd_signed_tokens_are_refused_on_both_transports(shared: Running, users: Users) -> None:
+    """Tokens signed with the daemon's key but not of the shape it issues: a string
+    ``exp`` and a ``sub`` naming no account get 401 on REST and before the upgrade."""
+    alice = await users.new("odd")
+    secret = shared.state.tokens._secret  # the daemon's signing key (test harness only)
+    claims = jwt.decode(alice.token, options={"verify_signature": False})
+    cases = {
+        "string exp": {**claims, "exp": str(int(time.time()) + 600)},
+        "unknown sub": {**claims, "sub": "01a22a00-0000-7000-8000-000000000000"},
+    }
+    for name, body in cases.items():
+        token = jwt.encode(body, secret, algorithm="HS256")
+        r = await alice.get("/users/@me", headers={"Authorization": f"Bearer {token}"})
+        assert r.status_code == 401 and r.json()["code"] == "invalid_token", (name, r.text)
+        r = await refused(ws_url(shared.url, token=token))
+        assert r.status_code == 401 and r.json()["code"] == "invalid_token", (name, r.text)

@@ -222,3 +222,19 @@ async def test_distinct_emoji_limit_race(users: Users, shared: Running) -> None:
     assert (await bob.put(rpath(c, m, "e0"))).status_code == 204
     r = await bob.put(rpath(c, m, "one-too-many"))
     assert (r.status_code, r.json()["code"]) == (400, "limit_reached")
+
+
+async def test_emoji_made_of_slashes_and_control_characters(users: Users) -> None:
+    """§4.9: %2F is part of the emoji wherever it stands (also first, or alone); an
+    emoji with a control character (%0A too) is 400, never an unknown path."""
+    alice, bob, chan, msg = await setup(users)
+    base = f"/channels/{chan['id']}/messages/{msg['id']}/reactions/"
+    for raw, emoji in (("%2F", "/"), ("%2Fa", "/a"), ("%2F%2F", "//")):
+        assert (await bob.put(base + raw)).status_code == 204, raw
+        listed = {r["emoji"]: r for r in (await bob.get(base.rstrip("/"))).json()}
+        assert listed[emoji]["me"] is True
+        r = await alice.delete(base + raw + "/" + bob.id)
+        assert r.status_code == 204, (raw, r.text)
+    for raw in ("a%0Ab", "a%0Db", "%0A"):
+        r = await bob.put(base + raw)
+        assert r.status_code == 400 and r.json()["code"] == "validation_failed", (raw, r.text)

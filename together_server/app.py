@@ -54,27 +54,31 @@ ID_CODES = {
 _SLASH = "\uffff"  # stands for an encoded slash while re-matching
 
 
-def _encoded_slash_error(app: QuartTrio, raw_path: bytes, method: str) -> ApiError:
+def _rematch_encoded_slash(app: QuartTrio, raw_path: bytes, method: str) -> tuple[Any, Any, ApiError | None]:
     """Paths match exactly (§1.1): ``%2F`` is part of a segment, never a separator.
 
-    The server decodes ``%2F`` before routing, so the request may have matched a longer
-    rule. Re-match the raw path with the encoded slashes kept inside their segment and
-    answer as that route would: the 404 of the id holding the slash, or 404/405.
+    The server decodes ``%2F`` before routing, so the request may have matched the wrong
+    rule, or none. Re-match the raw path with the encoded slashes kept inside their
+    segment. Returns ``(rule, view_args, None)`` when that lands on a reaction route,
+    whose emoji may hold a slash (§4.9: it is served), else ``(None, None, error)``: the
+    404 of the id holding the slash, or 404/405 as that path would get.
     """
     path = raw_path.split(b"?", 1)[0].decode("latin-1")
     path = urllib.parse.unquote(path.replace("%2F", _SLASH).replace("%2f", _SLASH), errors="replace")
     try:
         rule, args = app.url_map.bind("localhost").match(path, method=method, return_rule=True)
     except MethodNotAllowed as exc:
-        return ApiError("method_not_allowed", headers={"Allow": ", ".join(sorted(exc.valid_methods or []))})
+        return None, None, ApiError("method_not_allowed", headers={"Allow": ", ".join(sorted(exc.valid_methods or []))})
     except HTTPException:
-        return ApiError("not_found")
+        return None, None, ApiError("not_found")
+    if rule.endpoint.startswith("reactions."):
+        return rule, {k: v.replace(_SLASH, "/") if isinstance(v, str) else v for k, v in args.items()}, None
     for name, value in args.items():
         if isinstance(value, str) and _SLASH in value:
             if name == "user_id" and "/members/" in rule.rule:
-                return ApiError("unknown_member")
-            return ApiError(ID_CODES.get(name, "not_found"))
-    return ApiError("not_found")
+                return None, None, ApiError("unknown_member")
+            return None, None, ApiError(ID_CODES.get(name, "not_found"))
+    return None, None, ApiError("not_found")
 
 
 def create_app(st: AppState) -> QuartTrio:
@@ -126,6 +130,12 @@ def create_app(st: AppState) -> QuartTrio:
                 resp.headers["Vary"] = "Origin"
             ctx.preflight = True
             return resp
+        slash_refusal = None
+        raw_path = req.scope.get("raw_path") or b""
+        if b"%2f" in raw_path.lower():
+            rule, args, slash_refusal = _rematch_encoded_slash(app, raw_path, req.method)
+            if rule is not None:  # a reaction emoji holding "/": route it as such
+                req.url_rule, req.view_args, req.routing_exception = rule, args, None
         endpoint = req.endpoint or ""
         policy = POLICIES.get(endpoint, "any")
         who = st.auth.resolve(headers_in.get("Authorization"))
@@ -136,13 +146,13 @@ def create_app(st: AppState) -> QuartTrio:
             ctx.ratelimit_headers = rl_headers
             if refusal is not None:
                 raise refusal
-        raw_path = req.scope.get("raw_path") or b""
-        if b"%2f" in raw_path.lower() and not endpoint.startswith("reactions."):
-            refusal = _encoded_slash_error(app, raw_path, req.method)
-            if refusal.status == 404 and refusal.code != "not_found" and isinstance(who, ApiError):
+        if slash_refusal is not None:
+            if slash_refusal.status == 404 and slash_refusal.code != "not_found" and isinstance(who, ApiError):
                 raise who  # 401 before 404 (§1.6): every route with an id needs credentials
-            raise refusal
+            raise slash_refusal
         if req.routing_exception is not None:
+            if has_bad_control(req.path):  # §1.2: a control character anywhere is a 400
+                raise invalid({"path": "must not contain control characters"})
             return None  # dispatch raises the 404/405
         rule = req.url_rule
         if rule is not None and rule.arguments and req.path in literal_methods:

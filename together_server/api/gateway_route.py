@@ -28,6 +28,7 @@ from ..gateway.live import Attachment
 from ..gateway.protocol import CLOSE_REVOKED, parse_resume
 from ..gateway.session import serve_connection
 from ..state import AppState
+from ..storage import accounts
 from . import limiting
 from .common import json, state
 
@@ -75,6 +76,9 @@ async def gateway() -> Response | None:
         _rate_limit(st, who)
         if isinstance(who, ApiError):
             raise who
+        user = await st.db.read(accounts.get_user, who.user_id)
+        if user is None or user["deleted_at"] is not None:  # a signed token naming no account
+            raise ApiError("invalid_token", headers={"WWW-Authenticate": who.scheme})
         attachment = Attachment(st.config.gateway.outgoing_queue_size)
         session, preamble = st.hub.open(who, parse_resume(websocket.args), attachment)
     except ApiError as exc:

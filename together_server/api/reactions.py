@@ -12,6 +12,7 @@ Importing ``storage.reactions`` registers the Message ``reactions`` loader.
 from __future__ import annotations
 
 from quart import Blueprint, Response, request
+from werkzeug.routing import PathConverter
 
 from ..errors import ApiError
 from ..ids import normalize_uuid
@@ -19,6 +20,16 @@ from ..storage import reactions as store
 from .common import caller, json, no_content, path_id, route, state
 
 bp = Blueprint("reactions", __name__)
+
+
+class EmojiConverter(PathConverter):
+    """Like ``path`` but also across line breaks: an emoji holding LF/CR must reach the
+    handler to be refused with 400 (§4.9), not fall through as an unknown path."""
+
+    regex = r"[^/][\s\S]*?"
+
+
+bp.record_once(lambda setup: setup.app.url_map.converters.setdefault("emoji", EmojiConverter))
 
 BASE = "/channels/<channel_id>/messages/<message_id>/reactions"
 
@@ -48,7 +59,7 @@ async def list_reactions(channel_id: str, message_id: str) -> Response:
     return json(await state().db.read(store.list_reactions, cid, mid, caller().user_id))
 
 
-@route(bp, BASE + "/<path:emoji>", ["PUT", "DELETE"])
+@route(bp, BASE + "/<emoji:emoji>", ["PUT", "DELETE"])
 async def reaction(channel_id: str, message_id: str, emoji: str) -> Response:
     """PUT/DELETE ``…/reactions/:emoji`` (and, when the decoded emoji held a ``/``, the
     two-segment form below, told apart by the raw path)."""

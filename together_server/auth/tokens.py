@@ -114,6 +114,10 @@ class Tokens:
             raise ApiError("invalid_token") from None
         if claims.get("token_type") != "access" or not isinstance(claims.get("sub"), str):
             raise ApiError("invalid_token")
+        # We only ever issue numeric times; pyjwt also takes numeric strings, which would
+        # then break the cache's expiry comparison.
+        if any(type(claims.get(k)) not in (int, float) for k in ("exp", "iat")):
+            raise ApiError("invalid_token")
         if claims.get("bot") is True:
             if not isinstance(claims.get("bgen"), str):
                 raise ApiError("invalid_token")
