@@ -29,6 +29,7 @@ from pathlib import Path
 from together_server import permissions as p
 from together_server.storage import perms as sp
 from together_server.storage.db import apply_migrations
+from together_server.storage.db import connect as db_connect
 
 TS = "2026-01-01T00:00:00.000000Z"
 GOAL_US = 100.0
@@ -121,11 +122,8 @@ def main() -> int:
     rng = random.Random(7)
 
     with tempfile.TemporaryDirectory() as tmp:
-        # Set up like the daemon's connections (storage/db.py): autocommit, Row rows, WAL.
-        conn = sqlite3.connect(Path(tmp) / "bench.db", isolation_level=None)
-        conn.row_factory = sqlite3.Row
+        conn = db_connect(Path(tmp) / "bench.db", "normal", reader=False)  # the daemon's set-up
         conn.execute("PRAGMA journal_mode = WAL")
-        conn.execute("PRAGMA foreign_keys = ON")
         ids = build(conn, rng)
         s, c, m = ids["server"], ids["channel"], ids["member"]
 

@@ -35,6 +35,7 @@ from together_server import permissions as p
 from together_server.clock import format_us
 from together_server.storage import dms, perms, readstate
 from together_server.storage.db import apply_migrations
+from together_server.storage.db import connect as db_connect
 
 GOAL_MS = 50.0
 JOIN_MS = 1_767_225_600_000  # 2026-01-01T00:00:00Z
@@ -157,10 +158,8 @@ def main() -> int:
     args = parser.parse_args()
     rng = random.Random(7)
     with tempfile.TemporaryDirectory() as tmp:
-        conn = sqlite3.connect(Path(tmp) / "bench.db", isolation_level=None)
-        conn.row_factory = sqlite3.Row
+        conn = db_connect(Path(tmp) / "bench.db", "normal", reader=False)  # the daemon's set-up
         conn.execute("PRAGMA journal_mode = WAL")
-        conn.execute("PRAGMA foreign_keys = ON")
         t0 = time.perf_counter()
         info = build(conn, rng, args.unread)
         built = time.perf_counter() - t0

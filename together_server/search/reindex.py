@@ -10,10 +10,11 @@ Run it with the daemon stopped: searches during a rebuild see a partial index.
 
 from __future__ import annotations
 
+import contextlib
 import sqlite3
 import sys
 import time
-from collections.abc import Callable
+from collections.abc import Callable, Iterator
 from typing import TextIO
 
 from .segment import register_sql_functions
@@ -37,14 +38,9 @@ def reindex(
     """
     register_sql_functions(conn)
     total = conn.execute("SELECT count(*) FROM messages WHERE deleted = 0").fetchone()[0]
-    conn.execute("BEGIN IMMEDIATE")
-    try:
+    with _transaction(conn):
         for table in TABLES:
             conn.execute(f"INSERT INTO {table}({table}) VALUES ('delete-all')")
-        conn.execute("COMMIT")
-    except BaseException:
-        conn.execute("ROLLBACK")
-        raise
     if progress is not None:
         progress(0, total)
     done = 0
@@ -56,8 +52,7 @@ def reindex(
         ).fetchone()[0]
         if bound is None:
             break
-        conn.execute("BEGIN IMMEDIATE")
-        try:
+        with _transaction(conn):
             for table in TABLES:
                 conn.execute(
                     f"INSERT INTO {table}(rowid, body)"
@@ -67,22 +62,25 @@ def reindex(
             done += conn.execute(
                 "SELECT count(*) FROM messages WHERE seq > ? AND seq <= ? AND deleted = 0", (last, bound)
             ).fetchone()[0]
-            conn.execute("COMMIT")
-        except BaseException:
-            conn.execute("ROLLBACK")
-            raise
         last = bound
         if progress is not None:
             progress(done, max(total, done))
-    conn.execute("BEGIN IMMEDIATE")
-    try:
+    with _transaction(conn):
         for table in TABLES:
             conn.execute(f"INSERT INTO {table}({table}) VALUES ('optimize')")
-        conn.execute("COMMIT")
+    return done
+
+
+@contextlib.contextmanager
+def _transaction(conn: sqlite3.Connection) -> Iterator[None]:
+    """One write transaction: committed on success, rolled back on any error."""
+    conn.execute("BEGIN IMMEDIATE")
+    try:
+        yield
     except BaseException:
         conn.execute("ROLLBACK")
         raise
-    return done
+    conn.execute("COMMIT")
 
 
 class ProgressBar:
