@@ -81,6 +81,38 @@ def _rematch_encoded_slash(app: QuartTrio, raw_path: bytes, method: str) -> tupl
     return None, None, ApiError("not_found")
 
 
+API_PREFIX = "/api"
+
+
+def strip_api_prefix(asgi_app: Any) -> Any:
+    """The one routing rule for the ``/api`` prefix (API.md §1.1, issue 12): an ASGI layer
+    that serves ``/api/<path>`` exactly as ``/<path>``, for HTTP and WebSocket (``/api/ws``).
+
+    Only a leading ``/api/`` followed by more path is removed, once: ``/api/servers`` is
+    ``/servers`` and ``/api/api/servers`` is ``/api/servers`` (unknown); ``/api``, ``/api/``
+    and ``/apix`` are left alone (and get 404 or the web client like any other path). Both
+    ``path`` and ``raw_path`` are rewritten, so the encoded-slash re-match sees the same path.
+    ``scope["api_prefix"]`` is ``True`` on a rewritten request.
+    """
+
+    prefix = API_PREFIX + "/"
+    raw_prefix = prefix.encode()
+
+    async def app(scope: dict[str, Any], receive: Any, send: Any) -> None:
+        path = scope.get("path")
+        if scope.get("type") in ("http", "websocket") and isinstance(path, str) \
+                and path.startswith(prefix) and len(path) > len(prefix):
+            scope = dict(scope)
+            scope["path"] = path[len(API_PREFIX):]
+            raw = scope.get("raw_path")
+            if isinstance(raw, bytes) and raw.startswith(raw_prefix):
+                scope["raw_path"] = raw[len(API_PREFIX):]
+            scope["api_prefix"] = True
+        await asgi_app(scope, receive, send)
+
+    return app
+
+
 def create_app(st: AppState) -> QuartTrio:
     """Build the app around ``st`` (the handlers reach it through ``api.common.state``)."""
     app = QuartTrio("together_server", static_folder=None)
@@ -94,6 +126,7 @@ def create_app(st: AppState) -> QuartTrio:
     from .api import register_blueprints
 
     register_blueprints(app)
+    app.asgi_app = strip_api_prefix(app.asgi_app)  # type: ignore[method-assign]
     limiting.build_limiters(st)
     # A literal segment beats an id (API.md §1.1): werkzeug would let DELETE
     # /servers/browse fall through to /servers/<server_id>; we answer 405 instead.
