@@ -335,7 +335,7 @@ async def test_malformed_ids_in_query_and_body_are_400(world: dict[str, Any], te
 
 UNKNOWN_PATHS = [
     "/servers/", "/servers//channels", "//servers", "/users/@me/", "/health/", "/Servers",
-    "/api/servers", "/servers/{S}/", "/servers/{S}//channels", "/channels/{C}/messages/",
+    "/apiservers", "/api/api/servers", "/api/", "/servers/{S}/", "/servers/{S}//channels", "/channels/{C}/messages/",
     "/nope", "/", "/threads", "/admin/users", "/metrics", "/files",
 ]
 
