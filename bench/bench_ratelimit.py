@@ -20,13 +20,13 @@ from pathlib import Path
 
 sys.path.insert(0, str(Path(__file__).resolve().parent.parent))
 
+from together_server.netaddr import parse_trusted
 from together_server.ratelimit import (
     DEFAULT_BUCKETS,
     BucketConfig,
     RateLimiter,
     client_ip,
     ip_key,
-    parse_trusted,
 )
 
 FROZEN = 1_700_000_000.25

@@ -140,3 +140,31 @@ async def test_losing_view_or_the_server_ends_the_voice_state(shared: Running, u
         finally:
             db.close()
         assert left == 0
+
+
+async def test_deleting_a_server_sends_each_voice_leave_before_server_delete(shared: Running, users: Users) -> None:
+    """§4.6 "each sends a leave": a deleted server's voice states end with a VOICE_STATE_UPDATE
+    leave per state to every member (audience taken before the deletion), then SERVER_DELETE."""
+    owner, bob, carol = await users.new("owner"), await users.new("bob"), await users.new("carol")
+    srv = await owner.server("Voice gone")
+    v = await owner.channel(srv["id"], "lounge", "voice")
+    await owner.invite_and_join(srv["id"], bob)
+    await owner.invite_and_join(srv["id"], carol)
+    async with connect(shared.url, bob.token) as gb, connect(shared.url, owner.token) as go, \
+            connect(shared.url, carol.token) as gc:
+        for gw, who in ((gb, bob), (go, owner), (gc, carol)):
+            await seen_before_sentinel(gw, who)
+        assert (await bob.post(f"/channels/{v['id']}/voice")).status_code == 201
+        assert (await owner.post(f"/channels/{v['id']}/voice")).status_code == 201
+        await seen_before_sentinel(gc, carol)
+        await seen_before_sentinel(gb, bob)
+        assert (await owner.delete(f"/servers/{srv['id']}")).status_code == 204
+        got = await seen_before_sentinel(gc, carol)  # carol was in no voice channel: she still hears both
+        assert kinds(got) == ["VOICE_STATE_UPDATE", "VOICE_STATE_UPDATE", "SERVER_DELETE"]
+        assert {m["d"]["user_id"] for m in got[:2]} == {bob.id, owner.id}
+        for m in got[:2]:
+            assert m["d"]["channel_id"] is None and m["d"]["server_id"] == srv["id"]
+            assert m["d"]["joined_at"] is None
+        assert got[2]["d"] == {"id": srv["id"]}
+        mine = await seen_before_sentinel(gb, bob)
+        assert kinds(mine) == ["VOICE_STATE_UPDATE", "VOICE_STATE_UPDATE", "SERVER_DELETE"]

@@ -9,6 +9,7 @@ import pytest
 from hypothesis import given, settings
 from hypothesis import strategies as st
 
+from together_server.netaddr import parse_trusted
 from together_server.ratelimit import (
     BUCKET_NAMES,
     DEFAULT_BUCKETS,
@@ -18,7 +19,6 @@ from together_server.ratelimit import (
     RateLimiter,
     client_ip,
     ip_key,
-    parse_trusted,
 )
 
 # A Unix time with a fractional part, where float rounding is coarse (ulp ~2.4e-7 s).

@@ -17,6 +17,8 @@ import attrs
 import cattrs
 from cattrs.errors import ClassValidationError, ForbiddenExtraKeysError, IterableValidationError
 
+from .netaddr import parse_trusted  # a leaf: one rule for what a trusted proxy entry is
+
 
 class ConfigError(Exception):
     """A refused configuration; the message names the key (the start exits with status 1)."""
@@ -270,8 +272,6 @@ def structure_config(data: dict[str, Any], base_dir: str = ".") -> Config:
 
 
 def _post_validate(cfg: Config) -> None:
-    from .ratelimit import parse_trusted  # one rule for what a trusted proxy entry is
-
     try:
         parse_trusted(cfg.server.trusted_proxies)
     except ValueError as exc:

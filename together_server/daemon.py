@@ -32,6 +32,7 @@ from .auth.request import Authenticator
 from .auth.tokens import Revocations, Tokens, load_or_create_secret
 from .clock import format_us, now_us
 from .config import Config
+from .gateway import compat
 from .gateway.hub import Hub
 from .state import AppState
 from .storage import accounts, servers
@@ -41,10 +42,6 @@ from .storage.db import Database
 log = logging.getLogger("together_server")
 
 GC_GEN0_THRESHOLD = 10_000  # allocations between young-generation collections (CPython: 700)
-
-# Start-up and background extensions other modules register: fn(state, nursery).
-STARTUP_HOOKS: list[Callable[[AppState, trio.Nursery], None]] = []
-
 
 class DaemonError(Exception):
     """A refused start (exit status 1): the message says why."""
@@ -133,6 +130,7 @@ def _startup_reset(conn: Any) -> None:
 
 def _hypercorn_config(cfg: Config) -> HypercornConfig:
     serving.install()  # per-connection error isolation, no buffering after a WS close
+    compat.install()  # the client's WebSocket close code reaches the gateway
     hc = HypercornConfig()
     host = cfg.server.host
     hc.bind = [f"[{host}]:{cfg.server.port}" if ":" in host else f"{host}:{cfg.server.port}"]
@@ -161,8 +159,8 @@ async def run_daemon(
 ) -> None:
     """Run the whole server until shutdown (SIGINT/SIGTERM or ``Running.shutdown()``).
 
-    Creates and locks the data directory, opens the database, starts HTTP, background jobs and
-    ``STARTUP_HOOKS``, then reports a :class:`Running` through ``task_status.started``. Raises
+    Creates and locks the data directory, opens the database, starts the gateway hub, background
+    jobs and HTTP, then reports a :class:`Running` through ``task_status.started``. Raises
     DaemonError on a refused start (data dir, lock held, FTS5/WAL missing, bind failure). API.md §9.
     """
     data_dir = cfg.data_path
@@ -228,8 +226,7 @@ async def _serve(
             if st.limiters is not None:
                 nursery.start_soon(_every, 10.0, st.limiters.prune)
             nursery.start_soon(_purge_loop, db)
-            for hook in STARTUP_HOOKS:
-                hook(st, nursery)
+            hub.start(st, nursery)
             served = trio.Event()
             st.extras["http_scope"] = http_scope = trio.CancelScope()
 

@@ -104,16 +104,3 @@ async def connect() -> Response:
     assert c.bgen is not None
     token = st.tokens.issue(c.user_id, c.username, bgen=c.bgen)
     return json({"access_token": token, "expires_in": st.tokens.ttl})
-
-
-# A bot's posts are logged; a deleted account's bots are revoked (API.md §4.7, §3.2).
-def _install_hooks() -> None:
-    from ..storage import messages, users
-
-    if store.log_message not in messages.POST_HOOKS:
-        messages.POST_HOOKS.append(store.log_message)
-    if store.revoke_all_of not in users.DELETE_HOOKS:
-        users.DELETE_HOOKS.append(store.revoke_all_of)
-
-
-_install_hooks()

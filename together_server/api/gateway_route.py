@@ -7,23 +7,17 @@ websocket handler before ``accept()`` as the HTTP response, and hypercorn writes
 out; rate-limit headers ride on the 101 too). Then the socket is served by
 ``gateway.session.serve_connection``.
 
-Importing this module (the app does, when it registers blueprints) also registers the
-hub's start-up hook (config, background tasks, the 4001 revocation listener) and the
-close-code shim of ``gateway.compat``.
+The hub is started, and the close-code shim of ``gateway.compat`` installed, by ``daemon.py``.
 """
 
 from __future__ import annotations
 
 from typing import Any
 
-import trio
 from quart import Blueprint, Response, g, websocket
 
-from .. import daemon
 from ..auth.request import Caller
 from ..errors import ApiError
-from ..gateway import compat
-from ..gateway.hub import Hub
 from ..gateway.live import Attachment
 from ..gateway.protocol import CLOSE_REVOKED, parse_resume
 from ..gateway.session import serve_connection
@@ -94,16 +88,4 @@ async def gateway() -> Response | None:
     return None
 
 
-def _start_hub(st: AppState, nursery: trio.Nursery) -> None:
-    if isinstance(st.hub, Hub):
-        st.hub.start(st, nursery)
-
-
-def _register() -> None:
-    compat.install()
-    if _start_hub not in daemon.STARTUP_HOOKS:
-        daemon.STARTUP_HOOKS.append(_start_hub)
-
-
-_register()
 __all__: list[Any] = ["bp"]

@@ -9,7 +9,8 @@ from __future__ import annotations
 
 from ..auth.request import Caller
 from ..errors import ApiError
-from ..ratelimit import BUCKET_NAMES, BucketConfig, Limiters, client_ip, ip_key, parse_trusted
+from ..netaddr import parse_trusted
+from ..ratelimit import BUCKET_NAMES, BucketConfig, Limiters, client_ip, ip_key
 from ..state import AppState
 
 Headers = list[tuple[str, str]]

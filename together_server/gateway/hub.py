@@ -80,7 +80,7 @@ class Hub:
     # -- start-up ----------------------------------------------------------------------
 
     def start(self, state: Any, nursery: trio.Nursery) -> None:
-        """Wire the hub into a running daemon (called from ``daemon.STARTUP_HOOKS``)."""
+        """Wire the hub into a running daemon (called by ``daemon._serve`` once the nursery is open)."""
         self.cfg = state.config.gateway
         self.sessions_per_user = state.config.limits.gateway_sessions_per_user
         self._db = state.db

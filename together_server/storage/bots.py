@@ -193,7 +193,9 @@ def logs(conn: sqlite3.Connection, bot_id: str, creator: str) -> list[dict[str, 
 
 
 def log_message(tx: Tx, message: Any) -> None:
-    """messages.POST_HOOKS: a bot's post logs ``message_sent`` (its 50 newest kept)."""
+    """Step of ``messages.post``: a bot's post logs ``message_sent`` (its 50 newest kept, §4.7).
+
+    ``message`` is the new messages row (a mapping with author_id, channel_id, content)."""
     # Memoised in the writer cache: a user id is a bot's from its creation on, so a cached
     # "not a bot" can never turn stale.
     key = ("bot_of_user", message["author_id"])
@@ -213,7 +215,8 @@ def log_message(tx: Tx, message: Any) -> None:
 
 
 def revoke_all_of(tx: Tx, creator: str, revoke: Revoke) -> None:
-    """users.DELETE_HOOKS: a deleted account's bots are revoked (§3.2)."""
+    """Step of ``users.delete_account``: every live bot ``creator`` made is revoked (§3.2, §4.7);
+    ``revoke(kind, id)`` runs after commit."""
     for (bot_id,) in tx.conn.execute(
         "SELECT id FROM bots WHERE created_by = ? AND revoked_at IS NULL", (creator,)
     ).fetchall():

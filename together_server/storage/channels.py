@@ -3,23 +3,18 @@
 from __future__ import annotations
 
 import sqlite3
-from collections.abc import Callable
 from typing import Any
 
 from .. import permissions as p
 from .. import records
 from ..errors import ApiError
 from ..text import fold
-from . import perms
+from . import perms, voice
 from .access import need_bit, need_channel, need_member, need_server_bit
 from .db import Event, Tx
 
 MAX_POSITION = 2**31 - 1
 CHANNEL_COLUMNS = "id, server_id, name, type, position, category, topic, created_at"
-
-# Extra side effects of deleting a channel (voice leaves...): fn(tx, channel_row).
-DELETE_HOOKS: list[Callable[[Tx, sqlite3.Row], None]] = []
-
 
 def list_channels(conn: sqlite3.Connection, server_id: str, user_id: str) -> list[dict[str, Any]]:
     """Channels the caller can view, by position, then created_at, then id."""
@@ -95,18 +90,21 @@ def update_channel(
 
 
 def delete_channel(tx: Tx, channel_id: str, user_id: str, server_id: str | None) -> None:
-    """Write job: delete the channel with its messages, overrides and read states; runs DELETE_HOOKS
-    (voice leaves) first (§3.4). Needs MANAGE_CHANNELS in the channel. Raises 404
-    ``unknown_server``/``unknown_channel``, 403 ``missing_permission``. Emits CHANNEL_DELETE
-    ``{id, server_id}`` to those who could view it.
+    """Write job: delete the channel with its messages, overrides and read states (§3.4).
+
+    Needs MANAGE_CHANNELS in the channel. Raises 404 ``unknown_server``/``unknown_channel``, 403
+    ``missing_permission``. In this order, audiences taken before the delete (the viewers):
+    1. ``voice.end_for_channel``: a VOICE_STATE_UPDATE leave per voice state in it (§4.6);
+    2. CHANNEL_DELETE ``{id, server_id}``;
+    3. its read states, then the row (messages, overrides and pins go by FK cascade; the FTS
+       triggers drop the messages' index rows).
     """
     if server_id is not None:
         need_member(tx.conn, server_id, user_id)
     row, _ctx, eff = need_channel(tx.conn, channel_id, user_id, server_id=server_id)
     need_bit(eff, p.Permission.MANAGE_CHANNELS)
     audience = perms.viewers(tx.conn, channel_id)
-    for hook in DELETE_HOOKS:
-        hook(tx, row)
+    voice.end_for_channel(tx, channel_id)
     tx.emit(Event("CHANNEL_DELETE", {"id": channel_id, "server_id": row["server_id"]}, audience))
     tx.conn.execute("DELETE FROM read_states WHERE channel_id = ?", (channel_id,))
     # Messages go with the channel (FK cascade); the FTS triggers drop their index rows.

@@ -8,12 +8,13 @@ from __future__ import annotations
 
 import re
 import sqlite3
-from collections.abc import Callable, Sequence
+from collections.abc import Sequence
 from typing import Any
 
 from .. import permissions as p
 from .. import records
 from ..errors import ApiError
+from . import bots, reactions
 from .access import need_bit, need_channel, need_channel_tx, need_not_timed_out_tx, viewers_tx
 from .db import Event, Tx
 from .paging import cursor_page
@@ -25,11 +26,6 @@ MESSAGE_COLUMNS = (
 )
 SQL_MESSAGE = f"SELECT {MESSAGE_COLUMNS} FROM messages WHERE id = ? AND deleted = 0"
 
-# Reactions for message shapes: fn(conn, message_ids, viewer_id) -> {id: [..]}; set by
-# the reactions module when it exists (API.md §1.8 "reactions").
-REACTIONS_LOADER: list[Callable[[sqlite3.Connection, Sequence[str], str | None], dict[str, list[dict[str, Any]]]]] = []
-# Hooks after a post commits inside the transaction: fn(tx, message_row).
-POST_HOOKS: list[Callable[[Tx, Any], None]] = []
 
 
 def parse_mentions(content: str) -> tuple[list[str], bool]:
@@ -72,13 +68,12 @@ def _mentions_of(conn: sqlite3.Connection, ids: Sequence[str]) -> dict[str, list
 
 
 def render(conn: sqlite3.Connection, rows: Sequence[sqlite3.Row], viewer: str | None) -> list[dict[str, Any]]:
-    """Message shapes for ``rows`` (mentions and reactions loaded in bulk)."""
+    """Message shapes (§1.8) for ``rows``, each part loaded in bulk: mentions, then reactions
+    (``me`` for ``viewer``; None gives ``me: false``). Every message answer and event is built here."""
     ids = [r["id"] for r in rows]
     mentions = _mentions_of(conn, ids)
-    reactions: dict[str, list[dict[str, Any]]] = {}
-    for loader in REACTIONS_LOADER:
-        reactions = loader(conn, ids, viewer)
-    return [records.message(r, mentions[r["id"]], reactions.get(r["id"])) for r in rows]
+    counts = reactions.load(conn, ids, viewer)
+    return [records.message(r, mentions[r["id"]], counts.get(r["id"])) for r in rows]
 
 
 def _store_mentions(tx: Tx, message_id: str, user_ids: list[str]) -> None:
@@ -90,7 +85,12 @@ def _store_mentions(tx: Tx, message_id: str, user_ids: list[str]) -> None:
 
 
 def post(tx: Tx, channel_id: str, user_id: str, content: str, reply_to: str | None) -> dict[str, Any]:
-    """Create a message after every check of §3.5 (re-run here, inside the write)."""
+    """Write job: create a message after every check of §3.5 (re-run here, inside the write).
+
+    Raises 404 ``unknown_channel``/``unknown_message`` (reply target), 403 ``missing_permission``/
+    ``timed_out``. In this order: the row and its mention rows; ``MESSAGE_CREATE`` to the channel's
+    viewers; ``bots.log_message`` (a bot author's post is logged, §4.7; no event).
+    """
     chan, ctx, eff = need_channel_tx(tx, channel_id, user_id)
     need_bit(eff, p.Permission.SEND_MESSAGES)
     mid, now = tx.new_id()
@@ -118,8 +118,7 @@ def post(tx: Tx, channel_id: str, user_id: str, content: str, reply_to: str | No
     }
     data = records.message(row, mentioned, [])
     tx.emit(Event("MESSAGE_CREATE", data, viewers_tx(tx, channel_id)))
-    for hook in POST_HOOKS:
-        hook(tx, row)
+    bots.log_message(tx, row)
     return data
 
 
@@ -179,12 +178,12 @@ def edit(tx: Tx, message_id: str, user_id: str, content: str) -> dict[str, Any]:
     _store_mentions(tx, message_id, mentioned)
     fresh = tx.conn.execute(SQL_MESSAGE, (message_id,)).fetchone()
     audience = viewers_tx(tx, row["channel_id"])
-    if REACTIONS_LOADER:
+    data = render(tx.conn, [fresh], user_id)[0]
+    if data["reactions"]:
         # reactions[].me differs per receiver (API.md §6.7)
         per_user = {uid: render(tx.conn, [fresh], uid)[0] for uid in audience}
         tx.emit(Event("MESSAGE_UPDATE", per_user, audience, per_user=True))
-        return render(tx.conn, [fresh], user_id)[0]
-    data = render(tx.conn, [fresh], user_id)[0]
+        return data
     tx.emit(Event("MESSAGE_UPDATE", data, audience))
     return data
 

@@ -2,7 +2,7 @@
 
 Write functions take a :class:`~.db.Tx` and re-check everything inside it (§1.9).
 Kick and ban go through ``servers.remove_member``, which does the §4.2 side effects
-(role assignments, user overrides, read state, voice via ``REMOVAL_HOOKS``) and emits
+(role assignments, read state, user overrides, voice state, in that order) and emits
 the removal event first, with the audience taken before the removal.
 
 Error order (§1.6): 404 unknown_server (caller not a member), unknown_member /
@@ -22,8 +22,8 @@ from ..errors import ApiError
 from . import perms
 from .access import need_member, need_server_bit
 from .db import Event, Tx
-from .perms import MemberContext
-from .servers import member_ids, remove_member
+from .perms import MemberContext, member_ids
+from .servers import remove_member
 
 __all__ = ["ban", "kick", "list_bans", "remove_timeout", "set_timeout", "unban"]
 

@@ -6,27 +6,27 @@ Write functions take a :class:`~.db.Tx`, re-check everything inside the transact
 Visibility changes (§6.7 "Visibility changes"): a change that gives a member
 VIEW_CHANNEL on a channel sends that member alone ``CHANNEL_CREATE`` *before* the event
 that caused it; one that takes it away sends ``CHANNEL_DELETE`` *after* it, and runs
-``LOST_VIEW_HOOKS`` (voice states...). :func:`emit_with_visibility` does that for
-overrides (one channel) and roles (every channel of a server).
+``voice.end_for_lost_view`` (a voice state there ends). :func:`emit_with_visibility` does
+that for overrides (one channel) and roles (every channel of a server).
 """
 
 from __future__ import annotations
 
 import sqlite3
-from collections.abc import Callable, Iterable
+from collections.abc import Iterable
 from typing import Any
 
 from .. import permissions as p
 from ..errors import ApiError
-from . import perms
+from . import perms, voice
 from .access import need_bit, need_channel
 from .db import Event, Tx
 
 __all__ = [
-    "LOST_VIEW_HOOKS",
     "OVERRIDE_COLUMNS",
     "Visibility",
     "delete_override",
+    "drop_member",
     "emit_with_visibility",
     "list_overrides",
     "override_record",
@@ -35,10 +35,6 @@ __all__ = [
 ]
 
 OVERRIDE_COLUMNS = "id, channel_id, role_id, user_id, allow, deny"
-
-# Extra side effects of a member losing VIEW_CHANNEL on a channel through a role or
-# override change (voice leave, §6.7): fn(tx, server_id, channel_id, user_id).
-LOST_VIEW_HOOKS: list[Callable[[Tx, str, str, str], None]] = []
 
 # user_id -> ids of the channels that user can view (only the channels looked at).
 Visibility = dict[str, set[str]]
@@ -70,7 +66,8 @@ def emit_with_visibility(tx: Tx, server_id: str, before: Visibility, after: Visi
 
     For each user: ``CHANNEL_CREATE`` (Channel, to that user alone) for every channel
     gained, then ``events``, then ``CHANNEL_DELETE`` (``{id, server_id}``) for every
-    channel lost, each followed by ``LOST_VIEW_HOOKS``.
+    channel lost, each followed by ``voice.end_for_lost_view`` (its VOICE_STATE_UPDATE leave
+    to the channel's viewers and the user, when the user was in that voice channel).
     """
     gained = {uid: after.get(uid, set()) - seen for uid, seen in before.items()}
     lost = {uid: seen - after.get(uid, set()) for uid, seen in before.items()}
@@ -92,8 +89,7 @@ def emit_with_visibility(tx: Tx, server_id: str, before: Visibility, after: Visi
     for uid in sorted(lost):
         for cid in sorted(lost[uid]):
             tx.emit(Event("CHANNEL_DELETE", {"id": cid, "server_id": server_id}, {uid}))
-            for hook in LOST_VIEW_HOOKS:
-                hook(tx, server_id, cid, uid)
+            voice.end_for_lost_view(tx, cid, uid)
 
 
 # -- reads ---------------------------------------------------------------------------
@@ -203,3 +199,17 @@ def delete_override(tx: Tx, channel_id: str, override_id: str, caller_id: str) -
     audience = viewers_before | perms.viewers(tx.conn, channel_id)
     event = Event("CHANNEL_OVERRIDE_DELETE", {"channel_id": channel_id, "override_id": override_id}, audience)
     emit_with_visibility(tx, server_id, before, after, [event])
+
+
+def drop_member(tx: Tx, server_id: str, user_id: str) -> None:
+    """Write step of ``servers.remove_member``: delete every user override of ``user_id`` in the
+    server's channels; each sends ``CHANNEL_OVERRIDE_DELETE {channel_id, override_id}`` to the
+    channel's viewers after the removal (§4.2, §6.7). Raises nothing.
+    """
+    channel_ids = [r[0] for r in tx.conn.execute("SELECT id FROM channels WHERE server_id = ?", (server_id,))]
+    for cid in channel_ids:
+        ov = tx.conn.execute("SELECT id FROM overrides WHERE channel_id = ? AND user_id = ?", (cid, user_id)).fetchone()
+        if ov is not None:
+            tx.conn.execute("DELETE FROM overrides WHERE id = ?", (ov[0],))
+            tx.emit(Event("CHANNEL_OVERRIDE_DELETE", {"channel_id": cid, "override_id": ov[0]},
+                          perms.viewers(tx.conn, cid)))

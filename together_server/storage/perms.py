@@ -280,6 +280,11 @@ def server_perms_by_member(conn: sqlite3.Connection, server_id: str) -> dict[str
     return {user_id: base for user_id, base, _ids in _server_member_bases(conn, server_id, row[0])}
 
 
+def member_ids(conn: sqlite3.Connection, server_id: str) -> set[str]:
+    """User ids (lowercase UUID strings) of every member of ``server_id``: the audience of server-wide events."""
+    return {r[0] for r in conn.execute("SELECT user_id FROM members WHERE server_id = ?", (server_id,))}
+
+
 def viewers(conn: sqlite3.Connection, channel_id: str) -> frozenset[str]:
     """User ids of the members with VIEW_CHANNEL in `channel_id` (the "viewers" audience
     of API.md §6.7): four queries, then Python (~1.5 ms for 500 members).

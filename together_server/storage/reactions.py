@@ -1,8 +1,7 @@
 """Reactions on server-channel messages (API.md §4.9, Message ``reactions`` of §1.8).
 
-Importing this module registers :func:`load` in ``messages.REACTIONS_LOADER``, so every
-Message shape (lists, GET, pins, MESSAGE_UPDATE with a per-receiver ``me``) carries
-``reactions``. Emoji are compared byte for byte after NFC; the distinct-emoji limit is
+``messages.render`` calls :func:`load`, so every Message shape (lists, GET, pins,
+MESSAGE_UPDATE with a per-receiver ``me``) carries ``reactions``. Emoji are compared byte for byte after NFC; the distinct-emoji limit is
 checked inside the write, and the single writer makes a race at the limit have exactly
 one winner.
 """
@@ -17,7 +16,7 @@ from urllib.parse import unquote_to_bytes
 
 from .. import permissions as p
 from ..errors import ApiError, invalid
-from . import messages, perms
+from . import perms
 from .access import need_bit, need_channel, need_not_timed_out
 from .db import Event, Tx
 
@@ -67,10 +66,6 @@ def load(conn: sqlite3.Connection, message_ids: Sequence[str], viewer: str | Non
                 {"emoji": row["emoji"], "count": row["n"], "me": bool(row["me"])}
             )
     return out
-
-
-if load not in messages.REACTIONS_LOADER:
-    messages.REACTIONS_LOADER.append(load)
 
 
 def _target(conn: sqlite3.Connection, channel_id: str, message_id: str, user_id: str) -> tuple[str, int]:

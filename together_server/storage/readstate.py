@@ -175,3 +175,12 @@ def ack_dm(tx: Tx, dm_id: str, user_id: str, message_id: str | None) -> str | No
         "SELECT id FROM dm_messages WHERE channel_id = ? AND deleted = 0 ORDER BY id DESC LIMIT 1", (dm_id,)
     ).fetchone()
     return _ack(tx, user_id, dm_id, None, None if row is None else row[0])
+
+
+def drop_member(tx: Tx, server_id: str, user_id: str) -> None:
+    """Write step of ``servers.remove_member``: forget ``user_id``'s read states in the channels of
+    ``server_id`` (a later re-join starts from the join, §4.11). Emits nothing."""
+    tx.conn.execute(
+        "DELETE FROM read_states WHERE user_id = ? AND channel_id IN (SELECT id FROM channels WHERE server_id = ?)",
+        (user_id, server_id),
+    )

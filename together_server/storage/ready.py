@@ -13,7 +13,6 @@ The DM and read-state parts of READY come from ``storage.dms.list_dm_channels`` 
 
 from __future__ import annotations
 
-import importlib
 import sqlite3
 from collections.abc import Callable
 from typing import Any
@@ -22,7 +21,7 @@ from .. import permissions as p
 from .. import records
 from ..clock import now_ts
 from ..errors import ApiError
-from . import accounts, perms, servers, voice
+from . import accounts, dms, perms, readstate, servers, voice
 from .access import need_bit, need_channel, need_not_timed_out
 from .db import Event, Tx
 from .users import co_member_ids
@@ -47,17 +46,6 @@ def override(row: sqlite3.Row) -> dict[str, Any]:
     """Override (§1.8)."""
     return {"id": row["id"], "channel_id": row["channel_id"], "role_id": row["role_id"],
             "user_id": row["user_id"], "allow": row["allow"], "deny": row["deny"]}
-
-
-def _optional(module: str, name: str) -> Callable[..., Any] | None:
-    """A function of a storage module another engineer may not have written yet."""
-    try:
-        mod = importlib.import_module(f"{__package__}.{module}")
-    except ModuleNotFoundError as exc:
-        if exc.name != f"{__package__}.{module}":
-            raise
-        return None
-    return getattr(mod, name, None)  # type: ignore[no-any-return]
 
 
 def build_ready(conn: sqlite3.Connection, user_id: str, online: Online) -> dict[str, Any]:
@@ -98,16 +86,11 @@ def _ready(conn: sqlite3.Connection, user_id: str, online: Online) -> dict[str, 
         if mine:
             own_members[sid] = mine[0]
         voice_states[sid] = voice.states_in_server(conn, sid, seen)
-    dm_fn = _optional("dms", "list_dm_channels")
-    counts_fn = _optional("readstate", "unread_and_mentions")
-    unread: list[dict[str, Any]] = []
-    mentions: list[dict[str, Any]] = []
-    if counts_fn is not None:
-        unread, mentions = counts_fn(conn, user_id)
+    unread, mentions = readstate.unread_and_mentions(conn, user_id)
     return {
         "user": records.user(row, own=True, online=online(user_id)),
         "servers": my_servers,
-        "dm_channels": dm_fn(conn, user_id, online) if dm_fn is not None else [],
+        "dm_channels": dms.list_dm_channels(conn, user_id, online),
         "unread_counts": unread,
         "mention_counts": mentions,
         "server_roles": server_roles,

@@ -21,8 +21,7 @@ from . import perms
 from .access import need_member, need_server_bit
 from .db import Event, Tx
 from .overrides import OVERRIDE_COLUMNS, emit_with_visibility, visibility
-from .perms import MemberContext
-from .servers import member_ids
+from .perms import MemberContext, member_ids
 
 __all__ = [
     "ROLE_COLUMNS",

@@ -16,9 +16,10 @@ from typing import Any
 from .. import permissions as p
 from .. import records
 from ..errors import ApiError
-from . import perms
+from . import overrides, perms, readstate, voice
 from .access import need_member, need_server_bit
 from .db import Event, Tx
+from .perms import member_ids
 
 Online = Callable[[str], bool]
 
@@ -36,7 +37,6 @@ SQL_BROWSE = (
     " AND NOT EXISTS (SELECT 1 FROM members m WHERE m.server_id = s.id AND m.user_id = ?)"
     " ORDER BY member_count DESC, created_at DESC, id DESC LIMIT 50"
 )
-SQL_MEMBER_IDS = "SELECT user_id FROM members WHERE server_id = ?"
 SQL_MEMBERS = (
     "SELECT m.user_id, m.joined_at, u.username, u.avatar_url, u.chosen_status, u.custom_status,"
     " u.is_bot FROM members m JOIN users u ON u.id = m.user_id WHERE m.server_id = ?"
@@ -60,11 +60,6 @@ CODE_ALPHABET = string.ascii_letters + string.digits
 def get_server(conn: sqlite3.Connection, server_id: str) -> sqlite3.Row | None:
     """Reader or ``tx.conn``: the ``servers`` row (SERVER_COLUMNS) of ``server_id``, or None if missing or tombstoned."""
     return conn.execute(SQL_SERVER, (server_id,)).fetchone()  # type: ignore[no-any-return]
-
-
-def member_ids(conn: sqlite3.Connection, server_id: str) -> set[str]:
-    """User ids (lowercase UUID strings) of every member of ``server_id``: the audience of server-wide events."""
-    return {r[0] for r in conn.execute(SQL_MEMBER_IDS, (server_id,))}
 
 
 def holders_of(conn: sqlite3.Connection, server_id: str, bit: int) -> set[str]:
@@ -160,16 +155,24 @@ def update_server(tx: Tx, server_id: str, user_id: str, changes: dict[str, Any])
 
 
 def delete_server(tx: Tx, server_id: str, user_id: str) -> None:
-    """Tombstone the server (owner only); a background purge reclaims its rows."""
+    """Write job: tombstone the server (owner only); a background purge reclaims its rows (§3.3).
+
+    Raises 404 ``unknown_server`` (not a member), 403 ``not_owner``. Everything that happens,
+    in this order, audiences taken before the tombstone (every member):
+    1. each voice state in the server ends: ``VOICE_STATE_UPDATE`` leave per state (§4.6),
+       so clients still know the server when they read it;
+    2. its invites are deleted (no event: the server is going);
+    3. ``SERVER_DELETE {id}`` to every member.
+    Messages, channels, roles and memberships go later with the purge (``purge_deleted_servers``).
+    """
     ctx = need_member(tx.conn, server_id, user_id)
     if not ctx.is_owner:
         raise ApiError("not_owner")
     audience = member_ids(tx.conn, server_id)
+    voice.end_for_server(tx, server_id, audience)
     tx.conn.execute("UPDATE servers SET deleted_at = ? WHERE id = ?", (tx.now(), server_id))
     tx.conn.execute("DELETE FROM invites WHERE server_id = ?", (server_id,))
     tx.emit(Event("SERVER_DELETE", {"id": server_id}, audience))
-    for hook in SERVER_DELETE_HOOKS:
-        hook(tx, server_id)
 
 
 def purge_deleted_servers(tx: Tx, batch: int = 2000) -> int:
@@ -225,34 +228,26 @@ def join(tx: Tx, server_id: str, user_id: str, online: Online) -> None:
 
 
 def remove_member(tx: Tx, server_id: str, user_id: str, event: Event | None) -> None:
-    """Remove a membership with every side effect of §4.2 (leave, kick, ban).
+    """Write step: remove a membership with every side effect of §4.2 (leave, kick, ban, account delete).
 
-    ``event`` (MEMBER_LEAVE / MEMBER_KICK / MEMBER_BAN) is emitted with the audience
-    taken before the removal; the override deletions it causes go to the remaining
-    viewers afterwards. Hooks in ``REMOVAL_HOOKS`` (voice states...) run last.
+    In this order:
+    1. ``event`` (MEMBER_LEAVE / MEMBER_KICK / MEMBER_BAN), audience taken by the caller
+       before the removal (the removed user included, §6.7);
+    2. the member's roles and the membership go, ``member_count`` drops;
+    3. ``readstate.drop_member``: their read states in the server's channels (no event);
+    4. ``overrides.drop_member``: each user override of theirs goes, ``CHANNEL_OVERRIDE_DELETE``
+       to that channel's remaining viewers;
+    5. ``voice.end_for_member``: their voice state there ends, ``VOICE_STATE_UPDATE`` leave to
+       the channel's remaining viewers (§4.6).
     """
     if event is not None:
         tx.emit(event)
     tx.conn.execute("DELETE FROM member_roles WHERE server_id = ? AND user_id = ?", (server_id, user_id))
-    channel_ids = [r[0] for r in tx.conn.execute("SELECT id FROM channels WHERE server_id = ?", (server_id,))]
     tx.conn.execute("DELETE FROM members WHERE server_id = ? AND user_id = ?", (server_id, user_id))
     tx.conn.execute("UPDATE servers SET member_count = member_count - 1 WHERE id = ?", (server_id,))
-    for cid in channel_ids:
-        tx.conn.execute("DELETE FROM read_states WHERE user_id = ? AND channel_id = ?", (user_id, cid))
-        ov = tx.conn.execute("SELECT id FROM overrides WHERE channel_id = ? AND user_id = ?", (cid, user_id)).fetchone()
-        if ov is not None:
-            tx.conn.execute("DELETE FROM overrides WHERE id = ?", (ov[0],))
-            tx.emit(Event("CHANNEL_OVERRIDE_DELETE", {"channel_id": cid, "override_id": ov[0]}, perms.viewers(tx.conn, cid)))
-    for hook in REMOVAL_HOOKS:
-        hook(tx, server_id, user_id)
-
-
-# Extra side effects of deleting a server (voice states...), after SERVER_DELETE, when
-# no member is left to tell: fn(tx, server_id).
-SERVER_DELETE_HOOKS: list[Callable[[Tx, str], None]] = []
-
-# Extra side effects of a member leaving (voice states, ...): fn(tx, server_id, user_id).
-REMOVAL_HOOKS: list[Callable[[Tx, str, str], None]] = []
+    readstate.drop_member(tx, server_id, user_id)
+    overrides.drop_member(tx, server_id, user_id)
+    voice.end_for_member(tx, server_id, user_id)
 
 
 def leave(tx: Tx, server_id: str, user_id: str) -> None:

@@ -8,17 +8,14 @@ from typing import Any
 
 from .. import records
 from ..errors import ApiError
-from . import accounts
+from . import accounts, bots
 from .db import Event, Tx
-from .servers import member_ids, remove_member
+from .perms import member_ids
+from .servers import remove_member
 
 Revoke = Callable[[str, str], None]
 PRESENCE_FIELDS = ("chosen_status", "custom_status", "activity")
 PROFILE_FIELDS = ("avatar_url", "bio", "pronouns")
-
-# Extra effects of deleting an account (revoking its bots...): fn(tx, user_id, revoke).
-DELETE_HOOKS: list[Callable[[Tx, str, Revoke], None]] = []
-
 
 def co_member_ids(conn: Any, user_id: str) -> set[str]:
     """Every user sharing at least one server with ``user_id`` (and the user)."""
@@ -65,7 +62,14 @@ def change_password(tx: Tx, user_id: str, keep_sid: str | None, new_hash: str, r
 
 
 def delete_account(tx: Tx, user_id: str, revoke: Revoke) -> None:
-    """DELETE /users/@me: leave every server, revoke bots, end sessions, scrub the row."""
+    """Write job of ``DELETE /users/@me`` (§3.2). Raises 400 ``owner_cannot_leave`` while the user owns
+    a server. In this order:
+    1. ``servers.remove_member`` for each server (MEMBER_LEAVE to its members before the removal,
+       then the override deletions and voice leaves that removal sends);
+    2. ``bots.revoke_all_of``: the bots the user made are revoked;
+    3. ``accounts.end_other_sessions``: every login session ends (revoked after commit);
+    4. the row is scrubbed (a ``deleted-user-…`` name, no e-mail, no password).
+    """
     owned = tx.conn.execute(
         "SELECT 1 FROM servers WHERE owner_id = ? AND deleted_at IS NULL LIMIT 1", (user_id,)
     ).fetchone()
@@ -78,8 +82,7 @@ def delete_account(tx: Tx, user_id: str, revoke: Revoke) -> None:
         remove_member(tx, sid, user_id, Event(
             "MEMBER_LEAVE", {"server_id": sid, "user_id": user_id}, member_ids(tx.conn, sid)))
     tx.conn.execute("DELETE FROM members WHERE user_id = ?", (user_id,))
-    for hook in DELETE_HOOKS:
-        hook(tx, user_id, revoke)
+    bots.revoke_all_of(tx, user_id, revoke)
     accounts.end_other_sessions(tx, user_id, None, "account_deleted", revoke)
     name = f"deleted-user-{secrets.token_hex(4)}"
     tx.conn.execute(

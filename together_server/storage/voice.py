@@ -3,9 +3,10 @@
 A voice state is one row per user, bound to one gateway session id (kept in memory by
 the gateway hub; this module only stores the id). Every write takes a :class:`Tx`,
 re-checks access inside the transaction and emits its events with audiences taken
-there. Side effects registered at import: a member removed from a server leaves its
-voice channel there (``servers.REMOVAL_HOOKS``, audience after the removal), and a
-deleted channel drops its voice states (``channels.DELETE_HOOKS``, before deletion).
+there. The ``end_for_*`` steps are called by the functions that own those changes:
+``servers.remove_member`` (audience after the removal), ``servers.delete_server`` and
+``channels.delete_channel`` (audience before the deletion), ``overrides.emit_with_visibility``
+(a lost VIEW_CHANNEL). This module imports no sibling that calls it.
 """
 
 from __future__ import annotations
@@ -15,7 +16,7 @@ from typing import Any
 
 from .. import permissions as p
 from ..errors import ApiError
-from . import channels, overrides, perms, servers
+from . import perms
 from .access import need_bit, need_channel, need_not_timed_out
 from .db import Event, Tx
 
@@ -178,59 +179,38 @@ def end_session(tx: Tx, session_id: str) -> int:
     return len(rows)
 
 
-def end_server(tx: Tx, server_id: str) -> None:
-    """Every voice state of a deleted server leaves (for ``servers.delete_server``)."""
-    rows = tx.conn.execute(SQL_BY_SERVER, (server_id,)).fetchall()
-    audience = servers.member_ids(tx.conn, server_id)
-    for row in rows:
-        tx.conn.execute(SQL_DELETE, (row["user_id"],))
-        _emit_leave(tx, row, audience)
-
-
-def drop_hidden(tx: Tx, server_id: str) -> None:
-    """Voice states in channels their user can no longer view leave (§4.6); for role
-    and override changes. The leave goes to the channel's viewers (the user included)."""
-    for row in tx.conn.execute(SQL_BY_SERVER, (server_id,)).fetchall():
-        viewers = perms.viewers(tx.conn, row["channel_id"])
-        if row["user_id"] not in viewers:
-            tx.conn.execute(SQL_DELETE, (row["user_id"],))
-            _emit_leave(tx, row, viewers | {row["user_id"]})
-
-
-def _on_member_removed(tx: Tx, server_id: str, user_id: str) -> None:
+def end_for_member(tx: Tx, server_id: str, user_id: str) -> None:
+    """Step of ``servers.remove_member``: ``user_id``'s voice state in ``server_id`` (if any) ends;
+    the VOICE_STATE_UPDATE leave goes to the channel's viewers after the removal (§4.6)."""
     row = _current(tx.conn, user_id)
     if row is not None and row["server_id"] == server_id:
         tx.conn.execute(SQL_DELETE, (user_id,))
-        _emit_leave(tx, row)  # viewers after the removal: the remaining audience only
+        _emit_leave(tx, row)
 
 
-def _on_channel_deleted(tx: Tx, chan: sqlite3.Row) -> None:
-    rows = tx.conn.execute(SQL_BY_CHANNEL, (chan["id"],)).fetchall()
+def end_for_channel(tx: Tx, channel_id: str) -> None:
+    """Step of ``channels.delete_channel``, before the delete: every voice state in the channel
+    ends, each leave to the channel's viewers (§4.6)."""
+    rows = tx.conn.execute(SQL_BY_CHANNEL, (channel_id,)).fetchall()
     if rows:
-        audience = perms.viewers(tx.conn, chan["id"])
+        audience = perms.viewers(tx.conn, channel_id)
         for row in rows:
             tx.conn.execute(SQL_DELETE, (row["user_id"],))
             _emit_leave(tx, row, audience)
 
 
-def _on_server_deleted(tx: Tx, server_id: str) -> None:
-    # after SERVER_DELETE nobody is left to tell: the states just go (§3.3)
-    tx.conn.execute("DELETE FROM voice_states WHERE server_id = ?", (server_id,))
+def end_for_server(tx: Tx, server_id: str, audience: set[str]) -> None:
+    """Step of ``servers.delete_server``, before the tombstone: every voice state of the server
+    ends, each leave to ``audience`` (its members, taken before the deletion; §4.6)."""
+    for row in tx.conn.execute(SQL_BY_SERVER, (server_id,)).fetchall():
+        tx.conn.execute(SQL_DELETE, (row["user_id"],))
+        _emit_leave(tx, row, audience)
 
 
-def _on_lost_view(tx: Tx, server_id: str, channel_id: str, user_id: str) -> None:
-    # §6.7: a member who loses VIEW_CHANNEL on a channel also leaves its voice state
+def end_for_lost_view(tx: Tx, channel_id: str, user_id: str) -> None:
+    """Step of ``overrides.emit_with_visibility``: ``user_id`` lost VIEW_CHANNEL on ``channel_id``;
+    their voice state there ends, the leave to the channel's viewers and the user (§4.6, §6.7)."""
     row = _current(tx.conn, user_id)
     if row is not None and row["channel_id"] == channel_id:
         tx.conn.execute(SQL_DELETE, (user_id,))
         _emit_leave(tx, row, perms.viewers(tx.conn, channel_id) | {user_id})
-
-
-if _on_member_removed not in servers.REMOVAL_HOOKS:
-    servers.REMOVAL_HOOKS.append(_on_member_removed)
-if _on_channel_deleted not in channels.DELETE_HOOKS:
-    channels.DELETE_HOOKS.append(_on_channel_deleted)
-if _on_server_deleted not in servers.SERVER_DELETE_HOOKS:
-    servers.SERVER_DELETE_HOOKS.append(_on_server_deleted)
-if _on_lost_view not in overrides.LOST_VIEW_HOOKS:
-    overrides.LOST_VIEW_HOOKS.append(_on_lost_view)
