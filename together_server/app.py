@@ -25,6 +25,7 @@ from .api.common import AUTH_BUCKET, POLICIES, json
 from .auth.request import Caller
 from .errors import ApiError, error_body, invalid
 from .state import AppState
+from .storage.db import REQUEST_META
 from .text import has_bad_control
 
 log = logging.getLogger("together_server")
@@ -111,6 +112,16 @@ def strip_api_prefix(asgi_app: Any) -> Any:
         await asgi_app(scope, receive, send)
 
     return app
+
+
+def audit_reason(raw: str | None) -> str | None:
+    """The ``X-Audit-Log-Reason`` header as stored: percent-decoded (as Discord clients send
+    it), control characters dropped, at most 512 characters; None when absent or blank."""
+    if not raw:
+        return None
+    text = urllib.parse.unquote(raw, errors="replace")
+    text = "".join(ch for ch in text if ch.isprintable() or ch == " ").strip()
+    return text[:512] or None
 
 
 def create_app(st: AppState) -> QuartTrio:
@@ -207,6 +218,9 @@ def create_app(st: AppState) -> QuartTrio:
             for key, value in req.args.items(multi=True):
                 if has_bad_control(key) or has_bad_control(value):
                     raise invalid({key if not has_bad_control(key) else "query": "must not contain control characters"})
+        if req.method != "GET":
+            # the audit log's reason and address for this request's writes (storage/audit.py)
+            REQUEST_META.set((audit_reason(headers_in.get("X-Audit-Log-Reason")), req.remote_addr))
         return None
 
     @app.after_request

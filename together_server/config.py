@@ -151,6 +151,28 @@ class LoggingConfig:
 
 
 @attrs.frozen
+class AuditLogConfig:
+    """`[audit_log]` (issue 13): retention_days (entries older than this many days are purged;
+    0 keeps them for ever), purge_batch (rows deleted per short write transaction)."""
+    retention_days: int = attrs.field(default=90, metadata=_min(0))
+    purge_batch: int = attrs.field(default=500, metadata=_range(1, 100_000))
+
+
+@attrs.frozen
+class WebhooksConfig:
+    """`[webhooks]` (issue 13): incoming_per_minute (posts per incoming webhook per rolling
+    minute; more get 429), outgoing delivery: timeout_seconds per attempt, max_attempts
+    (first try + retries, with back-off retry_delays_seconds between them), and
+    allow_private_addresses (deliver to loopback/private/link-local addresses: off, the SSRF
+    guard, unless you run receivers on your LAN)."""
+    incoming_per_minute: int = attrs.field(default=30, metadata=_min(1))
+    timeout_seconds: float = attrs.field(default=10.0, metadata=_range(0.1, 120))
+    max_attempts: int = attrs.field(default=3, metadata=_range(1, 10))
+    retry_delays_seconds: list[float] = attrs.field(factory=lambda: [5.0, 15.0])
+    allow_private_addresses: bool = False
+
+
+@attrs.frozen
 class Config:
     """The whole configuration file (API.md §9), one attribute per TOML section.
 
@@ -165,6 +187,8 @@ class Config:
     ice: IceConfig = IceConfig()
     limits: LimitsConfig = LimitsConfig()
     logging: LoggingConfig = LoggingConfig()
+    audit_log: AuditLogConfig = AuditLogConfig()
+    webhooks: WebhooksConfig = WebhooksConfig()
     # Where relative paths are resolved from (the config file's folder, or the cwd).
     base_dir: str = attrs.field(default=".", metadata={"internal": True})
 

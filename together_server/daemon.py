@@ -35,7 +35,7 @@ from .config import Config
 from .gateway import compat
 from .gateway.hub import Hub
 from .state import AppState
-from .storage import accounts, servers
+from .storage import accounts, audit, servers
 from .storage.bots import BotRegistry
 from .storage.db import Database
 
@@ -227,6 +227,7 @@ async def _serve(
                 nursery.start_soon(_every, 10.0, st.limiters.prune)
             nursery.start_soon(_purge_loop, db)
             hub.start(st, nursery)
+            nursery.start_soon(audit.purge_loop, db, cfg.audit_log.retention_days, cfg.audit_log.purge_batch)
             served = trio.Event()
             st.extras["http_scope"] = http_scope = trio.CancelScope()
 

@@ -9,6 +9,7 @@ from __future__ import annotations
 from quart import Quart
 
 from . import (
+    audit,
     auth,
     bots,
     channels,
@@ -35,6 +36,7 @@ from . import (
 BLUEPRINT_MODULES = (
     auth, users, servers, members, invites, channels, messages, meta, roles, overrides, moderation,
     search, bots, ice, docs, dms, reactions, pins, readstate, voice, gateway_route,
+    audit,
 )
 
 

@@ -35,7 +35,7 @@ async def _put_body() -> tuple[str | None, str | None, int, int]:
     if (role_id is None) == (user_id is None):
         errors["role_id" if role_id is None else "user_id"] = "exactly one of role_id and user_id must be set"
     for name, value in (("allow", allow), ("deny", deny)):
-        reason = _channel_bits_only(value) if value <= ALL else "must be between 0 and 32767"
+        reason = _channel_bits_only(value) if value <= ALL else f"must be between 0 and {ALL}"
         if reason:
             errors[name] = reason
     if not errors and allow & deny:

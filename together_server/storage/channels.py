@@ -9,7 +9,7 @@ from .. import permissions as p
 from .. import records
 from ..errors import ApiError
 from ..text import fold
-from . import perms, voice
+from . import audit, perms, voice
 from .access import need_bit, need_channel, need_member, need_server_bit
 from .db import Event, Tx
 
@@ -62,6 +62,8 @@ def create_channel(tx: Tx, server_id: str, user_id: str, fields: dict[str, Any],
     )
     row = tx.conn.execute(f"SELECT {CHANNEL_COLUMNS} FROM channels WHERE id = ?", (cid,)).fetchone()
     data = records.channel(row)
+    audit.record(tx, server_id, user_id, "channel_create", target_type="channel", target_id=cid,
+                 changes=audit.diff({}, {k: data[k] for k in ("name", "type", "topic", "category")}))
     tx.emit(Event("CHANNEL_CREATE", data, perms.viewers(tx.conn, cid)))
     return data
 
@@ -76,8 +78,12 @@ def update_channel(
     """
     if server_id is not None:
         need_member(tx.conn, server_id, user_id)
-    _row, _ctx, eff = need_channel(tx.conn, channel_id, user_id, server_id=server_id)
+    before, _ctx, eff = need_channel(tx.conn, channel_id, user_id, server_id=server_id)
     need_bit(eff, p.Permission.MANAGE_CHANNELS)
+    changed = audit.diff(dict(before), changes)
+    if changed:
+        audit.record(tx, before["server_id"], user_id, "channel_update", target_type="channel",
+                     target_id=channel_id, changes=changed)
     if "name" in changes:
         changes = {**changes, "name_fold": fold(changes["name"])}
     if changes:
@@ -104,6 +110,8 @@ def delete_channel(tx: Tx, channel_id: str, user_id: str, server_id: str | None)
     row, _ctx, eff = need_channel(tx.conn, channel_id, user_id, server_id=server_id)
     need_bit(eff, p.Permission.MANAGE_CHANNELS)
     audience = perms.viewers(tx.conn, channel_id)
+    audit.record(tx, row["server_id"], user_id, "channel_delete", target_type="channel", target_id=channel_id,
+                 changes={"name": {"old": row["name"], "new": None}, "type": {"old": row["type"], "new": None}})
     voice.end_for_channel(tx, channel_id)
     tx.emit(Event("CHANNEL_DELETE", {"id": channel_id, "server_id": row["server_id"]}, audience))
     tx.conn.execute("DELETE FROM read_states WHERE channel_id = ?", (channel_id,))

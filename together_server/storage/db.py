@@ -27,6 +27,7 @@ import sqlite3
 import threading
 from collections import deque
 from collections.abc import Callable, Iterator
+from contextvars import ContextVar
 from pathlib import Path
 from typing import Any, TypeVar
 
@@ -38,6 +39,11 @@ from .writecache import WriteCache
 
 log = logging.getLogger(__name__)
 T = TypeVar("T")
+
+#: What the current HTTP request says about itself for the audit log: ``(reason, ip)``.
+#: The app sets it per request (``X-Audit-Log-Reason``, client address); ``Database.write``
+#: captures it into the job, and the write job sees it as ``tx.meta`` (storage/audit.py).
+REQUEST_META: ContextVar[tuple[str | None, str | None]] = ContextVar("request_meta", default=(None, None))
 
 _MIGRATION_RE = re.compile(r"^(\d{4})_[a-z0-9_]+\.sql$")
 MAX_BATCH = 256
@@ -72,12 +78,17 @@ class Event:
 
 
 class Tx:
-    """What a write job sees: the writer connection, the id clock and its commit actions."""
+    """What a write job sees: the writer connection, the id clock, its commit actions and the
+    request's audit meta ``(reason, ip)`` (see REQUEST_META)."""
 
-    __slots__ = ("conn", "_clock", "actions", "cache")
+    __slots__ = ("conn", "_clock", "actions", "cache", "meta")
 
-    def __init__(self, conn: sqlite3.Connection, clock: IdClock, cache: WriteCache) -> None:
+    def __init__(
+        self, conn: sqlite3.Connection, clock: IdClock, cache: WriteCache,
+        meta: tuple[str | None, str | None] = (None, None),
+    ) -> None:
         self.conn = conn
+        self.meta = meta
         self._clock = clock
         self.cache = cache  # writer-only access facts, see storage/writecache.py
         self.actions: list[Event | Callable[[], None]] = []
@@ -99,10 +110,11 @@ class Tx:
 
 
 class _Job:
-    __slots__ = ("fn", "done", "result", "error", "actions")
+    __slots__ = ("fn", "done", "result", "error", "actions", "meta")
 
     def __init__(self, fn: Callable[[Tx], Any]) -> None:
         self.fn = fn
+        self.meta = REQUEST_META.get()
         self.done = trio.Event()
         self.result: Any = None
         self.error: BaseException | None = None
@@ -355,7 +367,7 @@ class Database:
             return
         for job in batch:
             conn.execute("SAVEPOINT job")
-            tx = Tx(conn, self.clock, self.cache)
+            tx = Tx(conn, self.clock, self.cache, job.meta)
             try:
                 job.result = job.fn(tx)
             except BaseException as exc:  # noqa: BLE001 - handed to the waiting caller

@@ -14,7 +14,7 @@ from typing import Any
 from .. import permissions as p
 from .. import records
 from ..errors import ApiError
-from . import bots, reactions
+from . import audit, bots, reactions
 from .access import need_bit, need_channel, need_channel_tx, need_not_timed_out_tx, viewers_tx
 from .db import Event, Tx
 from .paging import cursor_page
@@ -193,6 +193,9 @@ def delete(tx: Tx, message_id: str, user_id: str) -> None:
     row, eff = visible_message(tx.conn, message_id, user_id)
     if row["author_id"] != user_id and not p.has(eff, p.Permission.MANAGE_MESSAGES):
         raise ApiError("missing_permission", "You may not delete this message")
+    if row["author_id"] != user_id:  # a moderator's delete
+        audit.record(tx, row["server_id"], user_id, "message_delete", target_type="message", target_id=message_id,
+                     changes={"channel_id": row["channel_id"], "author_id": row["author_id"]})
     tx.conn.execute(
         "UPDATE messages SET deleted = 1, content = '', pinned_at = NULL, pinned_by = NULL WHERE id = ?",
         (message_id,),

@@ -19,7 +19,7 @@ from typing import Any
 from .. import permissions as p
 from ..clock import format_us, parse_ts
 from ..errors import ApiError
-from . import perms
+from . import audit, perms
 from .access import need_member, need_server_bit
 from .db import Event, Tx
 from .perms import MemberContext, member_ids
@@ -64,6 +64,8 @@ def kick(tx: Tx, server_id: str, target_id: str, caller_id: str, reason: str | N
     if target is None:
         raise ApiError("unknown_member")
     _check_target(ctx, target_id, _server_owner(tx.conn, server_id), target, p.Permission.KICK_MEMBERS)
+    audit.record(tx, server_id, caller_id, "member_kick", target_type="member", target_id=target_id,
+                 reason=reason)
     event = Event("MEMBER_KICK", {"server_id": server_id, "user_id": target_id, "reason": reason},
                   member_ids(tx.conn, server_id))
     remove_member(tx, server_id, target_id, event)
@@ -85,6 +87,8 @@ def ban(tx: Tx, server_id: str, target_id: str, caller_id: str, reason: str | No
         " reason = excluded.reason, created_at = excluded.created_at",
         (server_id, target_id, caller_id, reason, tx.now()),
     )
+    audit.record(tx, server_id, caller_id, "member_ban", target_type="member", target_id=target_id,
+                 reason=reason)
     event = Event("MEMBER_BAN", {"server_id": server_id, "user_id": target_id, "reason": reason},
                   member_ids(tx.conn, server_id))
     if target is None:
@@ -100,6 +104,7 @@ def unban(tx: Tx, server_id: str, target_id: str, caller_id: str) -> None:
     need_server_bit(ctx, p.Permission.BAN_MEMBERS)
     cur = tx.conn.execute("DELETE FROM bans WHERE server_id = ? AND user_id = ?", (server_id, target_id))
     if cur.rowcount:
+        audit.record(tx, server_id, caller_id, "member_unban", target_type="member", target_id=target_id)
         tx.emit(Event("MEMBER_UNBAN", {"server_id": server_id, "user_id": target_id}, member_ids(tx.conn, server_id)))
 
 
@@ -138,6 +143,9 @@ def set_timeout(
         f"SELECT {TIMEOUT_COLUMNS} FROM timeouts WHERE server_id = ? AND user_id = ?", (server_id, target_id)
     ).fetchone()
     data = _row(row)
+    audit.record(tx, server_id, caller_id, "member_timeout", target_type="member", target_id=target_id,
+                 changes={"expires_at": {"old": None, "new": expires}, "duration_minutes": minutes},
+                 reason=reason)
     tx.emit(Event("MEMBER_TIMEOUT", {"server_id": server_id, "user_id": target_id, "expires_at": expires,
                                      "reason": reason}, member_ids(tx.conn, server_id)))
     return data
@@ -154,5 +162,7 @@ def remove_timeout(tx: Tx, server_id: str, target_id: str, caller_id: str) -> No
     running = perms.timed_out_until(tx.conn, server_id, target_id, now) is not None
     tx.conn.execute("DELETE FROM timeouts WHERE server_id = ? AND user_id = ?", (server_id, target_id))
     if running:
+        audit.record(tx, server_id, caller_id, "member_timeout_remove", target_type="member",
+                     target_id=target_id)
         tx.emit(Event("MEMBER_TIMEOUT_REMOVE", {"server_id": server_id, "user_id": target_id},
                       member_ids(tx.conn, server_id)))

@@ -18,7 +18,7 @@ from typing import Any
 
 from .. import permissions as p
 from ..errors import ApiError
-from . import perms, voice
+from . import audit, perms, voice
 from .access import need_bit, need_channel
 from .db import Event, Tx
 
@@ -170,6 +170,11 @@ def put_override(
         tx.conn.execute("UPDATE overrides SET allow = ?, deny = ? WHERE id = ?", (allow, deny, oid))
     row = tx.conn.execute(f"SELECT {OVERRIDE_COLUMNS} FROM overrides WHERE id = ?", (oid,)).fetchone()
     data = override_record(row)
+    audit.record(tx, server_id, caller_id, "override_create" if old is None else "override_update",
+                 target_type="override", target_id=oid,
+                 changes={"channel_id": channel_id, "role_id": role_id, "user_id": user_id,
+                          **audit.diff({"allow": old_allow if old else None, "deny": old_deny if old else None},
+                                       {"allow": allow, "deny": deny})})
     after = visibility(tx.conn, server_id, affected, channel_id)
     audience = viewers_before | perms.viewers(tx.conn, channel_id)
     emit_with_visibility(tx, server_id, before, after, [Event("CHANNEL_OVERRIDE_UPDATE", data, audience)])
@@ -195,6 +200,9 @@ def delete_override(tx: Tx, channel_id: str, override_id: str, caller_id: str) -
     viewers_before = perms.viewers(tx.conn, channel_id)
     before = visibility(tx.conn, server_id, affected, channel_id)
     tx.conn.execute("DELETE FROM overrides WHERE id = ?", (override_id,))
+    audit.record(tx, server_id, caller_id, "override_delete", target_type="override", target_id=override_id,
+                 changes={"channel_id": channel_id, "role_id": old["role_id"], "user_id": old["user_id"],
+                          "allow": {"old": old["allow"], "new": None}, "deny": {"old": old["deny"], "new": None}})
     after = visibility(tx.conn, server_id, affected, channel_id)
     audience = viewers_before | perms.viewers(tx.conn, channel_id)
     event = Event("CHANNEL_OVERRIDE_DELETE", {"channel_id": channel_id, "override_id": override_id}, audience)

@@ -17,7 +17,7 @@ from typing import Any
 from .. import permissions as p
 from .. import records
 from ..errors import ApiError
-from . import perms
+from . import audit, perms
 from .access import need_member, need_server_bit
 from .db import Event, Tx
 from .overrides import OVERRIDE_COLUMNS, emit_with_visibility, visibility
@@ -90,6 +90,8 @@ def create_role(tx: Tx, server_id: str, user_id: str, fields: dict[str, Any], li
         (rid, server_id, fields["name"], permissions, fields.get("color"), position, now),
     )
     data = records.role(_role(tx.conn, server_id, rid))
+    audit.record(tx, server_id, user_id, "role_create", target_type="role", target_id=rid,
+                 changes=audit.diff({}, {k: data[k] for k in ("name", "permissions", "color", "position")}))
     tx.emit(Event("ROLE_CREATE", data, member_ids(tx.conn, server_id)))
     return data
 
@@ -109,6 +111,9 @@ def update_role(tx: Tx, server_id: str, role_id: str, user_id: str, changes: dic
     perms_change = "permissions" in changes and changes["permissions"] != old["permissions"]
     holders = _holders(tx.conn, server_id, role_id) if perms_change else set()
     before = visibility(tx.conn, server_id, holders)
+    changed = audit.diff(dict(old), changes)
+    if changed:
+        audit.record(tx, server_id, user_id, "role_update", target_type="role", target_id=role_id, changes=changed)
     if changes:
         cols = ", ".join(f"{k} = ?" for k in changes)
         tx.conn.execute(f"UPDATE roles SET {cols} WHERE id = ?", (*changes.values(), role_id))
@@ -137,6 +142,9 @@ def delete_role(tx: Tx, server_id: str, role_id: str, user_id: str) -> None:
     tx.conn.execute("DELETE FROM member_roles WHERE server_id = ? AND role_id = ?", (server_id, role_id))
     tx.conn.execute("DELETE FROM overrides WHERE role_id = ?", (role_id,))
     tx.conn.execute("DELETE FROM roles WHERE id = ?", (role_id,))
+    audit.record(tx, server_id, user_id, "role_delete", target_type="role", target_id=role_id,
+                 changes={"name": {"old": old["name"], "new": None},
+                          "permissions": {"old": old["permissions"], "new": None}})
     events = [Event("ROLE_DELETE", {"server_id": server_id, "role_id": role_id}, member_ids(tx.conn, server_id))]
     for o in ovs:
         cid = o["channel_id"]
@@ -174,6 +182,8 @@ def assign_role(tx: Tx, server_id: str, target_id: str, role_id: str, caller_id:
     before = visibility(tx.conn, server_id, [target_id])
     tx.conn.execute("INSERT INTO member_roles (server_id, user_id, role_id) VALUES (?, ?, ?)",
                     (server_id, target_id, role_id))
+    audit.record(tx, server_id, caller_id, "member_role_add", target_type="member", target_id=target_id,
+                 changes={"role_id": role_id, "role_name": role["name"]})
     after = visibility(tx.conn, server_id, [target_id])
     emit_with_visibility(tx, server_id, before, after,
                          [_member_role_event("MEMBER_ROLE_ADD", tx, server_id, target_id, role)])
@@ -192,6 +202,8 @@ def remove_role(tx: Tx, server_id: str, target_id: str, role_id: str, caller_id:
     before = visibility(tx.conn, server_id, [target_id])
     tx.conn.execute("DELETE FROM member_roles WHERE server_id = ? AND user_id = ? AND role_id = ?",
                     (server_id, target_id, role_id))
+    audit.record(tx, server_id, caller_id, "member_role_remove", target_type="member", target_id=target_id,
+                 changes={"role_id": role_id, "role_name": role["name"]})
     after = visibility(tx.conn, server_id, [target_id])
     emit_with_visibility(tx, server_id, before, after,
                          [_member_role_event("MEMBER_ROLE_REMOVE", tx, server_id, target_id, role)])

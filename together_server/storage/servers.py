@@ -16,7 +16,7 @@ from typing import Any
 from .. import permissions as p
 from .. import records
 from ..errors import ApiError
-from . import overrides, perms, readstate, voice
+from . import audit, overrides, perms, readstate, voice
 from .access import need_member, need_server_bit
 from .db import Event, Tx
 from .perms import member_ids
@@ -143,6 +143,11 @@ def update_server(tx: Tx, server_id: str, user_id: str, changes: dict[str, Any])
     ctx = need_member(tx.conn, server_id, user_id)
     need_server_bit(ctx, p.Permission.MANAGE_SERVER)
     sets = {k: (int(v) if isinstance(v, bool) else v) for k, v in changes.items()}
+    old = get_server(tx.conn, server_id)
+    changed = audit.diff(dict(old) if old is not None else {}, sets)
+    if changed:
+        audit.record(tx, server_id, user_id, "server_update", target_type="server", target_id=server_id,
+                     changes=changed)
     now = tx.now()
     if sets:
         cols = ", ".join(f"{k} = ?" for k in sets)
@@ -310,6 +315,9 @@ def create_invite(tx: Tx, server_id: str, user_id: str, max_uses: int | None, ho
     )
     row = tx.conn.execute(f"SELECT {INVITE_COLUMNS} FROM invites WHERE id = ?", (iid,)).fetchone()
     data = records.invite(row)
+    audit.record(tx, server_id, user_id, "invite_create", target_type="invite", target_id=iid,
+                 changes={"code": {"old": None, "new": code}, "max_uses": {"old": None, "new": max_uses},
+                          "expires_at": {"old": None, "new": expires}})
     tx.emit(Event("INVITE_CREATE", data, holders_of(tx.conn, server_id, p.Permission.CREATE_INVITES)))
     return data
 
@@ -332,7 +340,7 @@ def delete_invite(tx: Tx, server_id: str, invite_id: str, user_id: str) -> None:
     ctx = need_member(tx.conn, server_id, user_id)
     base = perms.server_perms(ctx)
     row = tx.conn.execute(
-        "SELECT created_by FROM invites WHERE id = ? AND server_id = ?", (invite_id, server_id)
+        "SELECT created_by, code FROM invites WHERE id = ? AND server_id = ?", (invite_id, server_id)
     ).fetchone()
     if row is None:
         raise ApiError("unknown_invite")
@@ -340,6 +348,8 @@ def delete_invite(tx: Tx, server_id: str, invite_id: str, user_id: str) -> None:
     if not (p.has(base, p.Permission.MANAGE_SERVER) or (own and p.has(base, p.Permission.CREATE_INVITES))):
         raise ApiError("missing_permission")
     audience = holders_of(tx.conn, server_id, p.Permission.CREATE_INVITES)
+    audit.record(tx, server_id, user_id, "invite_delete", target_type="invite", target_id=invite_id,
+                 changes={"code": {"old": row["code"], "new": None}})
     tx.conn.execute("DELETE FROM invites WHERE id = ?", (invite_id,))
     tx.emit(Event("INVITE_DELETE", {"server_id": server_id, "invite_id": invite_id}, audience))
 
