@@ -38,7 +38,8 @@ EMOJI = urllib.parse.quote("👍")
 DENIED_PERSONA = {"VIEW_CHANNEL": "noview", "SEND_MESSAGES": "nosend", "ADD_REACTIONS": "noreact",
                   "CONNECT_VOICE": "novoice"}
 SERVER_BITS = ("MANAGE_SERVER", "MANAGE_CHANNELS", "MANAGE_ROLES", "KICK_MEMBERS", "BAN_MEMBERS",
-               "MUTE_MEMBERS", "CREATE_INVITES", "MANAGE_MESSAGES", "ADMINISTRATOR")
+               "MUTE_MEMBERS", "CREATE_INVITES", "MANAGE_MESSAGES", "ADMINISTRATOR",
+               "VIEW_AUDIT_LOG", "MANAGE_WEBHOOKS", "MANAGE_AUTOMOD")
 
 
 class World:
@@ -290,6 +291,8 @@ TABLE: dict[tuple[str, str], Row | NA] = {
     ("POST", S + "/members/<user_id>/ban"): Row("bit", 204, "BAN_MEMBERS", prep=victim),
     ("GET", S + "/bans"): Row("bit", 200, "BAN_MEMBERS", prep=p(server_id=srv)),
     ("DELETE", S + "/bans/<user_id>"): Row("bit", 204, "BAN_MEMBERS", prep=p(server_id=srv, user_id=NOBODY)),
+    # -- issue 13: audit log, automod, webhooks, export
+    ("GET", S + "/audit-logs"): Row("bit", 200, "VIEW_AUDIT_LOG", prep=p(server_id=srv)),
     ("POST", S + "/members/<user_id>/timeout"): Row("bit", 200, "MUTE_MEMBERS", prep=victim_to_time_out),
     ("DELETE", S + "/members/<user_id>/timeout"): Row("bit", 204, "MUTE_MEMBERS", prep=timed_out_victim),
     # -- invites (§4.3)
