@@ -19,12 +19,12 @@ EXAMPLE = Path(__file__).resolve().parents[1] / "together_server" / "together.to
     ({"ice": {"stun_urls": "stun:x"}}, "ice.stun_urls: must be a list of strings"),
     ({"server": {"trusted_proxies": ["10.0.0.1/8"]}}, "server.trusted_proxies[0]"),
     ({"server": {"port": "8080"}}, "server.port: must be an integer"),
-    ({"server": {"port": 70000}}, "server.port: must be ≤ 65535"),
-    ({"ratelimit": {"ip": {"capacity": 0}}}, "ratelimit.ip.capacity: must be ≥ 1"),
+    ({"server": {"port": 70000}}, "server.port: must be between 0 and 65535"),
+    ({"ratelimit": {"ip": {"capacity": 0}}}, "ratelimit.ip.capacity: must be between 1 and 1e+09"),
     ({"ratelimit": {"ip": {"capacity": 3, "burst": 1}}}, "ratelimit.ip.burst: unknown key"),
     ({"auth": {"registration": "sometimes"}}, 'auth.registration: must be one of "open", "invite_only", "closed"'),
     ({"auth": {"jwt_secret": "short"}}, "auth.jwt_secret: must be at least 32 characters"),
-    ({"limits": {"pins_per_channel": 0}}, "limits.pins_per_channel: must be ≥ 1"),
+    ({"limits": {"pins_per_channel": 0}}, "limits.pins_per_channel: must be between 1 and 10000"),
     ({"bogus": {}}, "bogus: unknown key"),
 ])
 def test_bad_values_name_their_key(data: dict, message: str) -> None:
@@ -54,3 +54,71 @@ def test_example_lists_every_key_with_its_default() -> None:
         assert f"[{section.name}]" in text
         for field in attrs.fields(section.type):  # type: ignore[arg-type]
             assert f"{field.name} =" in text, f"{section.name}.{field.name} missing from the example"
+
+
+# -- issue 15 §6: values that passed validation and crashed later ------------------------
+
+@pytest.mark.parametrize(("toml", "message"), [
+    ("[server]\nshutdown_grace_seconds = nan", "server.shutdown_grace_seconds: must be a finite number"),
+    ("[gateway]\nidle_timeout_seconds = nan", "gateway.idle_timeout_seconds: must be a finite number"),
+    ("[gateway]\nresume_window_seconds = inf", "gateway.resume_window_seconds: must be a finite number"),
+    ("[ratelimit.ip]\nrefill_per_second = -inf", "ratelimit.ip.refill_per_second: must be a finite number"),
+    ("[gateway]\nheartbeat_interval_ms = 99999999999999999",
+     "gateway.heartbeat_interval_ms: must be between 1000 and 600000"),
+    ("[gateway]\nheartbeat_interval_ms = nan", "gateway.heartbeat_interval_ms: must be an integer"),
+    ("[server]\nshutdown_grace_seconds = 1e300", "server.shutdown_grace_seconds: must be between 0 and 3600"),
+    ("[auth]\naccess_token_ttl_seconds = 99999999999", "auth.access_token_ttl_seconds: must be between 1 and 86400"),
+    ("server = 5", "server: must be a [server] section, not an integer"),
+    ('gateway = "fast"', "gateway: must be a [gateway] section, not a string"),
+    ("[ratelimit]\nip = 5", "ratelimit.ip: must be a table { capacity, refill_per_second }, not an integer"),
+    ('[ice]\nturn_urls = ["turn:t.example.org:3478"]',
+     "ice.turn_urls: needs ice.turn_secret"),
+    ('[ice]\nstun_urls = ["http://stun.example.org"]', "ice.stun_urls[0]: must be a stun:… or stuns:… URL"),
+    ('[ice]\nturn_urls = ["stun:x"]\nturn_secret = "' + "s" * 32 + '"', "ice.turn_urls[0]: must be a turn:…"),
+    ("[gateway]\nheartbeat_interval_ms = 30000\nidle_timeout_seconds = 20.0",
+     "gateway.idle_timeout_seconds: must be longer than gateway.heartbeat_interval_ms (30000 ms)"),
+])
+def test_values_that_crashed_later_are_refused(toml: str, message: str) -> None:
+    with pytest.raises(ConfigError) as info:
+        structure_config(tomllib.loads(toml))
+    assert message in str(info.value)
+
+
+def _numbers(cls: type, prefix: str = "") -> list[tuple[str, attrs.Attribute]]:  # type: ignore[type-arg]
+    found = []
+    for field in attrs.fields(cls):
+        if attrs.has(field.type):
+            found += _numbers(field.type, f"{prefix}{field.name}.")  # type: ignore[arg-type]
+        elif field.type in (int, float, "int", "float", int | None, float | None, "float | None", "int | None"):
+            found.append((prefix + field.name, field))
+    return found
+
+
+def test_every_number_has_a_range() -> None:
+    """A sane range for every number (issue 15 §6): both bounds, default inside them."""
+    numbers = _numbers(Config)
+    assert len(numbers) > 20
+    for key, field in numbers:
+        bounds = field.metadata.get("range")
+        assert bounds is not None and None not in bounds, f"{key} has no range"
+        lo, hi = bounds
+        if field.default is not None and not isinstance(field.default, attrs.Factory):  # type: ignore[arg-type]
+            if field.default is not attrs.NOTHING:
+                assert lo <= field.default <= hi, key
+
+
+def test_cli_refuses_nan_in_one_line(tmp_path: Path) -> None:
+    """The whole way through: `serve` with a nan setting exits 1 with one line naming the key."""
+    import subprocess
+    import sys
+
+    conf = tmp_path / "t.toml"
+    conf.write_text("[server]\nshutdown_grace_seconds = nan\n", encoding="utf-8")
+    proc = subprocess.run(
+        [sys.executable, "-m", "together_server", "serve", "--config", str(conf), "--port", "0"],
+        capture_output=True, text=True, timeout=60,
+    )
+    assert proc.returncode == 1
+    assert proc.stderr.strip().splitlines() == [
+        "together-server: configuration error: server.shutdown_grace_seconds: must be a finite number (not nan or inf)"
+    ]

@@ -101,7 +101,6 @@ async def test_default_daemon_has_no_ice_servers(shared: Running) -> None:
     "ice",
     [
         {"stun_urls": STUN},
-        {"stun_urls": STUN, "turn_urls": TURN},  # TURN without a secret: STUN only
         {"stun_urls": STUN, "turn_secret": SECRET},  # a secret without TURN URLs: STUN only
     ],
 )
@@ -115,6 +114,12 @@ async def test_stun_only(nursery: trio.Nursery, tmp_path: Path, ice: dict[str, A
     finally:
         await users.close()
         running.shutdown()
+
+
+def test_turn_urls_without_secret_refused(tmp_path: Path) -> None:
+    """TURN URLs need the secret to mint credentials: refused at start, not silently dropped."""
+    with pytest.raises(ConfigError, match="ice.turn_urls: needs ice.turn_secret"):
+        structure_config({"server": {"data_dir": str(tmp_path)}, "ice": {"stun_urls": STUN, "turn_urls": TURN}})
 
 
 def test_short_turn_secret_refused(tmp_path: Path) -> None:

@@ -153,3 +153,19 @@ async def test_real_corpus_lines_are_found(world: dict[str, Any]) -> None:
         q = words[0] if words and lang in ("ru", "he", "fa") else text[:2]
         body = (await search(a, s, q)).json()
         assert mid in [h["id"] for h in body["results"]], (lang, q, text)
+
+
+async def test_invalid_utf8_in_q_is_400_like_every_parameter(world: dict[str, Any]) -> None:
+    """Issue 15 §8: `q=%FF%FE` was searched as two U+FFFD characters (200, no hits)."""
+    a, s, c = world["a"], world["s"], world["c"]
+    await a.send(c, "caf\u00e9 is served")
+    for raw, field in (("q=%FF%FE", "q"), ("q=caf%C3", "q"), ("q=ok%20word&sort=%FF", "sort"),
+                       ("q=fine&limit=%FE", "limit"), ("q=fine&%FF=1", "query")):
+        r = await a.get(f"/servers/{s}/search?{raw}")
+        assert r.status_code == 400, (raw, r.text)
+        assert r.json()["code"] == "validation_failed" and field in r.json()["errors"], raw
+    # valid percent-encoded UTF-8 still works; U+FFFD written as UTF-8 reaches the query parser
+    r = await a.get(f"/servers/{s}/search?q=caf%C3%A9")
+    assert r.status_code == 200 and len(r.json()["results"]) == 1
+    r = await a.get(f"/servers/{s}/search?q=%EF%BF%BD%EF%BF%BD")
+    assert r.status_code == 400 and r.json()["code"] == "invalid_query", r.text

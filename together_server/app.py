@@ -26,7 +26,7 @@ from .auth.request import Caller
 from .errors import ApiError, error_body, invalid
 from .state import AppState
 from .storage.db import REQUEST_META
-from .text import has_bad_control
+from .text import bad_utf8_parameter, has_bad_control
 
 log = logging.getLogger("together_server")
 access_log = logging.getLogger("together_server.access")
@@ -215,6 +215,9 @@ def create_app(st: AppState) -> QuartTrio:
             if isinstance(value, str) and has_bad_control(value):
                 raise invalid({key: "must not contain control characters"})
         if req.query_string:
+            bad = bad_utf8_parameter(req.query_string)
+            if bad is not None:  # §1.2: text is UTF-8; U+FFFD stand-ins would pass as text
+                raise invalid({bad: "must be valid UTF-8"})
             for key, value in req.args.items(multi=True):
                 if has_bad_control(key) or has_bad_control(value):
                     raise invalid({key if not has_bad_control(key) else "query": "must not contain control characters"})

@@ -9,6 +9,7 @@ as :class:`ConfigError` whose message names the key, e.g.
 
 from __future__ import annotations
 
+import math
 import tomllib
 from pathlib import Path
 from typing import Any, Literal
@@ -24,12 +25,12 @@ class ConfigError(Exception):
     """A refused configuration; the message names the key (the start exits with status 1)."""
 
 
-def _min(lo: float) -> Any:
-    """A field bound, checked after structuring so the error can name the full key."""
-    return {"range": (lo, None)}
+DAY = 86_400  # seconds
 
 
 def _range(lo: float, hi: float) -> Any:
+    """A field's inclusive bounds, checked after structuring so the error can name the full
+    key. Every number has both bounds (issue 15 §6; tests/test_config.py checks that)."""
     return {"range": (lo, hi)}
 
 
@@ -44,8 +45,8 @@ class ServerConfig:
     data_dir: str = "./together-data"
     trusted_proxies: list[str] = attrs.field(factory=list)
     allowed_origins: list[str] = attrs.field(factory=list)
-    max_body_bytes: int = attrs.field(default=1_048_576, metadata=_min(1))
-    shutdown_grace_seconds: float = attrs.field(default=10.0, metadata=_min(0))
+    max_body_bytes: int = attrs.field(default=1_048_576, metadata=_range(1, 1 << 30))
+    shutdown_grace_seconds: float = attrs.field(default=10.0, metadata=_range(0, 3600))
 
 
 @attrs.frozen
@@ -65,13 +66,13 @@ class AuthConfig:
     """
     registration: Literal["open", "invite_only", "closed"] = "open"
     jwt_secret: str | None = None
-    access_token_ttl_seconds: int = attrs.field(default=900, metadata=_min(1))
-    refresh_token_ttl_seconds: int = attrs.field(default=604_800, metadata=_min(1))
+    access_token_ttl_seconds: int = attrs.field(default=900, metadata=_range(1, DAY))
+    refresh_token_ttl_seconds: int = attrs.field(default=604_800, metadata=_range(1, 366 * DAY))
     # argon2id cost (our addition): OWASP's first choice is m=19 MiB, t=2, p=1.
     # Tests lower it to keep the suite fast; never lower it in production.
-    argon2_memory_kib: int = attrs.field(default=19_456, metadata=_min(8))
-    argon2_time_cost: int = attrs.field(default=2, metadata=_min(1))
-    argon2_parallelism: int = attrs.field(default=1, metadata=_min(1))
+    argon2_memory_kib: int = attrs.field(default=19_456, metadata=_range(8, 4 * 1024 * 1024))
+    argon2_time_cost: int = attrs.field(default=2, metadata=_range(1, 100))
+    argon2_parallelism: int = attrs.field(default=1, metadata=_range(1, 64))
 
     def __repr__(self) -> str:  # never print the secret
         return f"AuthConfig(registration={self.registration!r}, jwt_secret=<hidden>)"
@@ -80,8 +81,8 @@ class AuthConfig:
 @attrs.frozen
 class Bucket:
     """One token bucket: capacity (tokens, ≥ 1) and refill_per_second (tokens per second). API.md §5."""
-    capacity: int = attrs.field(metadata=_min(1))
-    refill_per_second: float = attrs.field(metadata=_min(0.001))
+    capacity: int = attrs.field(metadata=_range(1, 1_000_000_000))
+    refill_per_second: float = attrs.field(metadata=_range(0.001, 1_000_000))
 
 
 @attrs.frozen
@@ -100,13 +101,13 @@ class GatewayConfig:
     `idle_timeout`), max_frame_bytes (bytes), max_frames_per_second, outgoing_queue_size (events),
     resume_window_seconds (seconds), resume_buffer_events (events). API.md §6.5, §6.8, §9.
     """
-    heartbeat_interval_ms: int = attrs.field(default=30_000, metadata=_min(1))
-    idle_timeout_seconds: float | None = attrs.field(default=None)
-    max_frame_bytes: int = attrs.field(default=65_536, metadata=_min(64))
-    max_frames_per_second: int = attrs.field(default=20, metadata=_min(1))
-    outgoing_queue_size: int = attrs.field(default=500, metadata=_min(1))
-    resume_window_seconds: float = attrs.field(default=60.0, metadata=_min(0))
-    resume_buffer_events: int = attrs.field(default=1000, metadata=_min(1))
+    heartbeat_interval_ms: int = attrs.field(default=30_000, metadata=_range(1_000, 600_000))
+    idle_timeout_seconds: float | None = attrs.field(default=None, metadata=_range(0.1, 3600))
+    max_frame_bytes: int = attrs.field(default=65_536, metadata=_range(64, 16 << 20))
+    max_frames_per_second: int = attrs.field(default=20, metadata=_range(1, 10_000))
+    outgoing_queue_size: int = attrs.field(default=500, metadata=_range(1, 100_000))
+    resume_window_seconds: float = attrs.field(default=60.0, metadata=_range(0, 3600))
+    resume_buffer_events: int = attrs.field(default=1000, metadata=_range(1, 100_000))
 
     @property
     def idle_timeout(self) -> float:
@@ -123,7 +124,7 @@ class IceConfig:
     stun_urls: list[str] = attrs.field(factory=list)
     turn_urls: list[str] = attrs.field(factory=list)
     turn_secret: str | None = None
-    turn_ttl_seconds: int = attrs.field(default=86_400, metadata=_min(1))
+    turn_ttl_seconds: int = attrs.field(default=86_400, metadata=_range(60, 30 * DAY))
 
     def __repr__(self) -> str:
         return f"IceConfig(stun_urls={self.stun_urls!r}, turn_urls={self.turn_urls!r}, turn_secret=<hidden>)"
@@ -134,13 +135,13 @@ class LimitsConfig:
     """`[limits]`: per-user/server/channel/message caps (counts, each ≥ 1); a full limit answers
     400 `limit_reached`. API.md §9.
     """
-    gateway_sessions_per_user: int = attrs.field(default=16, metadata=_min(1))
-    bots_per_user: int = attrs.field(default=10, metadata=_min(1))
-    reactions_per_message: int = attrs.field(default=20, metadata=_min(1))
-    roles_per_server: int = attrs.field(default=250, metadata=_min(1))
-    channels_per_server: int = attrs.field(default=500, metadata=_min(1))
-    overrides_per_channel: int = attrs.field(default=100, metadata=_min(1))
-    pins_per_channel: int = attrs.field(default=50, metadata=_min(1))
+    gateway_sessions_per_user: int = attrs.field(default=16, metadata=_range(1, 1_000))
+    bots_per_user: int = attrs.field(default=10, metadata=_range(1, 10_000))
+    reactions_per_message: int = attrs.field(default=20, metadata=_range(1, 1_000))
+    roles_per_server: int = attrs.field(default=250, metadata=_range(1, 10_000))
+    channels_per_server: int = attrs.field(default=500, metadata=_range(1, 10_000))
+    overrides_per_channel: int = attrs.field(default=100, metadata=_range(1, 10_000))
+    pins_per_channel: int = attrs.field(default=50, metadata=_range(1, 10_000))
 
 
 @attrs.frozen
@@ -198,6 +199,17 @@ class Config:
         return p if p.is_absolute() else (Path(self.base_dir) / p).resolve()
 
 
+def _resolve_types(cls: type) -> None:
+    """Turn every section's string annotations into classes (for _check_tables and the tests)."""
+    attrs.resolve_types(cls)
+    for field in attrs.fields(cls):
+        if attrs.has(field.type):  # type: ignore[arg-type]
+            _resolve_types(field.type)  # type: ignore[arg-type]
+
+
+_resolve_types(Config)
+
+
 def _strict(kind: type) -> Any:
     names = {str: "a string", int: "an integer", float: "a number", bool: "true or false"}
 
@@ -205,6 +217,8 @@ def _strict(kind: type) -> Any:
         if kind is float:
             if type(value) not in (int, float):
                 raise ValueError("must be a number")
+            if not math.isfinite(value):  # TOML allows nan and inf; no setting means them
+                raise ValueError("must be a finite number (not nan or inf)")
             return float(value)
         if type(value) is not kind:
             raise ValueError(f"must be {names[kind]}")
@@ -267,10 +281,28 @@ def _check_ranges(obj: Any, prefix: str) -> None:
         if bounds is None or value is None:
             continue
         lo, hi = bounds
-        if value < lo:
-            raise ConfigError(f"{key}: must be ≥ {lo:g}")
-        if hi is not None and value > hi:
-            raise ConfigError(f"{key}: must be ≤ {hi:g}")
+        if not lo <= value <= hi:
+            raise ConfigError(f"{key}: must be between {lo:g} and {hi:g}")
+
+
+def _check_tables(data: Any, cls: type, prefix: str) -> None:
+    """Every key whose setting is a section (``server``, ``ratelimit.ip``) must hold a TOML
+    table: ``server = 5`` says so instead of a cattrs error about iterating an int."""
+    for field in attrs.fields(cls):
+        if not attrs.has(field.type) or field.name not in data:  # type: ignore[arg-type]
+            continue
+        key = f"{prefix}{field.name}"
+        value = data[field.name]
+        if not isinstance(value, dict):
+            inner = ", ".join(f.name for f in attrs.fields(field.type))  # type: ignore[arg-type]
+            shape = f"a [{key}] section" if not prefix else f"a table {{ {inner} }}"
+            raise ConfigError(f"{key}: must be {shape}, not {_toml_kind(value)}")
+        _check_tables(value, field.type, key + ".")  # type: ignore[arg-type]
+
+
+def _toml_kind(value: Any) -> str:
+    kinds = {bool: "a boolean", int: "an integer", float: "a number", str: "a string", list: "a list"}
+    return kinds.get(type(value), "a date or time")
 
 
 def structure_config(data: dict[str, Any], base_dir: str = ".") -> Config:
@@ -286,6 +318,7 @@ def structure_config(data: dict[str, Any], base_dir: str = ".") -> Config:
             if isinstance(rl.get(name), dict):
                 rl[name] = {**attrs.asdict(getattr(RateLimitConfig(), name)), **rl[name]}
         data["ratelimit"] = rl
+    _check_tables(data, Config, "")
     try:
         cfg = _converter.structure({**data, "base_dir": base_dir}, Config)
     except (ClassValidationError, ForbiddenExtraKeysError) as exc:
@@ -304,8 +337,24 @@ def _post_validate(cfg: Config) -> None:
         raise ConfigError("auth.jwt_secret: must be at least 32 characters")
     if cfg.ice.turn_secret is not None and len(cfg.ice.turn_secret) < 32:
         raise ConfigError("ice.turn_secret: must be at least 32 characters")
-    if cfg.gateway.idle_timeout_seconds is not None and cfg.gateway.idle_timeout_seconds <= 0:
-        raise ConfigError("gateway.idle_timeout_seconds: must be > 0")
+    _check_related(cfg)
+
+
+def _check_related(cfg: Config) -> None:
+    """Keys that only make sense together (issue 15 §6)."""
+    gw = cfg.gateway
+    if gw.idle_timeout_seconds is not None and gw.idle_timeout_seconds * 1000 <= gw.heartbeat_interval_ms:
+        raise ConfigError(
+            f"gateway.idle_timeout_seconds: must be longer than gateway.heartbeat_interval_ms "
+            f"({gw.heartbeat_interval_ms} ms), or every client is closed between two heartbeats"
+        )
+    ice = cfg.ice
+    if ice.turn_urls and ice.turn_secret is None:
+        raise ConfigError("ice.turn_urls: needs ice.turn_secret (coturn's static-auth-secret) to mint credentials")
+    for name, schemes in (("stun_urls", ("stun:", "stuns:")), ("turn_urls", ("turn:", "turns:"))):
+        for i, url in enumerate(getattr(ice, name)):
+            if not url.startswith(schemes) or len(url) <= len(url.split(":", 1)[0]) + 1:
+                raise ConfigError(f"ice.{name}[{i}]: must be a {' or '.join(s + '…' for s in schemes)} URL")
 
 
 def load_config(path: str | Path | None) -> Config:

@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import re
 import unicodedata
+import urllib.parse
 
 _INVISIBLE_EXTRA = {0x115F, 0x1160, 0x2800, 0x3164, 0xFFA0}
 _ALLOWED_CONTROLS = {"\t", "\n", "\r"}
@@ -46,3 +47,20 @@ def has_bad_control(text: str) -> bool:
 def fold(text: str) -> str:
     """The comparison key for text compared "without regard to case": casefold of NFC."""
     return unicodedata.normalize("NFC", text).casefold()
+
+
+def bad_utf8_parameter(query_string: bytes) -> str | None:
+    """The name of the first query parameter whose name or value is not UTF-8 once
+    percent-decoded (``q=%FF%FE``), or None. The framework decodes such bytes to U+FFFD,
+    which would make ``%FF%FE`` an ordinary two-character search (issue 15 §8)."""
+    for part in query_string.split(b"&"):
+        if b"%" not in part and part.isascii():
+            continue
+        key, _, value = part.partition(b"=")
+        name = urllib.parse.unquote_to_bytes(key.replace(b"+", b" ")).decode("utf-8", "replace")
+        for raw in (key, value):
+            try:
+                urllib.parse.unquote_to_bytes(raw.replace(b"+", b" ")).decode("utf-8")
+            except UnicodeDecodeError:
+                return name if raw is value and "\ufffd" not in name else "query"
+    return None
