@@ -241,7 +241,7 @@ async def test_sessions_per_user_limit(nursery: trio.Nursery, tmp_path: Path) ->
 
 
 async def test_idle_timeout_closes_with_4009_and_may_resume(nursery: trio.Nursery, tmp_path: Path) -> None:
-    running, users = await start(nursery, tmp_path, gateway={"idle_timeout_seconds": 0.3})
+    running, users = await start(nursery, tmp_path, gateway={"idle_timeout_seconds": 0.3, "heartbeat_interval_ms": 100})
     alice = await users.new("alice")
     async with connect(running.url, alice.token) as ga:
         sid = ga.session_id

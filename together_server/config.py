@@ -52,10 +52,16 @@ class ServerConfig:
 @attrs.frozen
 class DatabaseConfig:
     """`[database]`: SQLite `synchronous` mode in WAL (`normal` or `full`) and reader_connections
-    (1–64 reader threads, our addition). API.md §9.
+    (1–64 reader threads, our addition). API.md §9. Our additions (issue 15): busy_timeout_ms
+    (ms a write waits for an outside lock before 503 `database_busy`), journal_size_limit_bytes
+    (bytes the WAL is cut back to once checkpointed), checkpoint_interval_seconds (the
+    background checkpoint).
     """
     synchronous: Literal["normal", "full"] = "normal"
     reader_connections: int = attrs.field(default=4, metadata=_range(1, 64))
+    busy_timeout_ms: int = attrs.field(default=10_000, metadata=_range(0, 600_000))
+    journal_size_limit_bytes: int = attrs.field(default=4_194_304, metadata=_range(0, 1 << 30))
+    checkpoint_interval_seconds: float = attrs.field(default=5.0, metadata=_range(0.05, 3600))
 
 
 @attrs.frozen
@@ -101,7 +107,7 @@ class GatewayConfig:
     `idle_timeout`), max_frame_bytes (bytes), max_frames_per_second, outgoing_queue_size (events),
     resume_window_seconds (seconds), resume_buffer_events (events). API.md §6.5, §6.8, §9.
     """
-    heartbeat_interval_ms: int = attrs.field(default=30_000, metadata=_range(1_000, 600_000))
+    heartbeat_interval_ms: int = attrs.field(default=30_000, metadata=_range(100, 600_000))
     idle_timeout_seconds: float | None = attrs.field(default=None, metadata=_range(0.1, 3600))
     max_frame_bytes: int = attrs.field(default=65_536, metadata=_range(64, 16 << 20))
     max_frames_per_second: int = attrs.field(default=20, metadata=_range(1, 10_000))

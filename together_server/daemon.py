@@ -38,6 +38,7 @@ from .state import AppState
 from .storage import accounts, audit, servers
 from .storage.bots import BotRegistry
 from .storage.db import Database
+from .storage.maintenance import Checkpointer
 
 log = logging.getLogger("together_server")
 
@@ -184,13 +185,16 @@ async def _serve(
     db = Database(
         data_dir / "together.db", synchronous=cfg.database.synchronous,
         readers=cfg.database.reader_connections, publish=hub.publish,
+        busy_timeout_ms=cfg.database.busy_timeout_ms, journal_size_limit=cfg.database.journal_size_limit_bytes,
     )
     try:
         opener = db.open()
         await opener.__aenter__()
     except RuntimeError as exc:  # FTS5 missing, WAL refused
         raise DaemonError(str(exc)) from None
+    checkpointer = Checkpointer(db, journal_size_limit=cfg.database.journal_size_limit_bytes)
     try:
+        await checkpointer.open()
         tokens = Tokens(secret, cfg.auth.access_token_ttl_seconds)
         revocations = Revocations(cfg.auth.access_token_ttl_seconds)
         since = format_us(now_us() - (cfg.auth.access_token_ttl_seconds + 60) * 1_000_000)
@@ -226,6 +230,7 @@ async def _serve(
             if st.limiters is not None:
                 nursery.start_soon(_every, 10.0, st.limiters.prune)
             nursery.start_soon(_purge_loop, db)
+            nursery.start_soon(_every, cfg.database.checkpoint_interval_seconds, checkpointer.tick)
             hub.start(st, nursery)
             nursery.start_soon(audit.purge_loop, db, cfg.audit_log.retention_days, cfg.audit_log.purge_batch)
             served = trio.Event()
@@ -271,6 +276,7 @@ async def _serve(
             nursery.cancel_scope.cancel()
     finally:
         with trio.CancelScope(shield=True):
+            await checkpointer.close()
             await opener.__aexit__(None, None, None)
         log.info("together-server stopped")
 

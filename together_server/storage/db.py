@@ -138,15 +138,20 @@ def integrity(mapping: dict[str, str]) -> Iterator[None]:
         raise
 
 
-def connect(path: Path, synchronous: str, *, reader: bool) -> sqlite3.Connection:
+def connect(
+    path: Path, synchronous: str, *, reader: bool, busy_timeout_ms: int = 10_000,
+    journal_size_limit: int = 4_194_304,
+) -> sqlite3.Connection:
     """A connection set up as the daemon's: autocommit, Row rows, foreign keys, busy
-    timeout, ``synchronous`` ("normal" | "full"), our SQL functions; readers are
-    query-only with a larger page cache and a memory map."""
+    timeout (ms), ``synchronous`` ("normal" | "full"), the WAL size limit (bytes, see
+    storage/maintenance.py), our SQL functions; readers are query-only with a larger page
+    cache and a memory map."""
     conn = sqlite3.connect(
-        str(path), isolation_level=None, check_same_thread=False, timeout=10.0
+        str(path), isolation_level=None, check_same_thread=False, timeout=busy_timeout_ms / 1000
     )
     conn.row_factory = sqlite3.Row
-    conn.execute("PRAGMA busy_timeout = 10000")
+    conn.execute(f"PRAGMA busy_timeout = {int(busy_timeout_ms)}")
+    conn.execute(f"PRAGMA journal_size_limit = {int(journal_size_limit)}")
     conn.execute("PRAGMA foreign_keys = ON")
     conn.execute(f"PRAGMA synchronous = {'FULL' if synchronous == 'full' else 'NORMAL'}")
     # Deleted content is overwritten where that costs no extra I/O (deleted messages
@@ -242,9 +247,12 @@ class Database:
         synchronous: str = "normal",
         readers: int = 4,
         publish: Callable[[list[Event]], None] | None = None,
+        busy_timeout_ms: int = 10_000,
+        journal_size_limit: int = 4_194_304,
     ) -> None:
         self.path = path
         self.synchronous = synchronous
+        self._conn_options = {"busy_timeout_ms": busy_timeout_ms, "journal_size_limit": journal_size_limit}
         self.publish = publish or (lambda events: None)
         self._n_readers = readers
         self._readers: deque[sqlite3.Connection] = deque()
@@ -272,7 +280,7 @@ class Database:
 
     def _open_sync(self) -> None:
         self.path.parent.mkdir(mode=0o700, parents=True, exist_ok=True)
-        writer = connect(self.path, self.synchronous, reader=False)
+        writer = connect(self.path, self.synchronous, reader=False, **self._conn_options)
         mode = writer.execute("PRAGMA journal_mode = WAL").fetchone()[0]
         if mode.lower() != "wal":
             raise RuntimeError(f"could not switch {self.path} to WAL mode (got {mode})")
@@ -288,7 +296,7 @@ class Database:
                 f.chmod(0o600)
         self._writer = writer
         for _ in range(self._n_readers):
-            self._readers.append(connect(self.path, self.synchronous, reader=True))
+            self._readers.append(connect(self.path, self.synchronous, reader=True, **self._conn_options))
 
     async def close(self) -> None:
         """Drain the writer, checkpoint the WAL (TRUNCATE) and close every connection."""

@@ -1,0 +1,114 @@
+"""Background WAL checkpoints, so the write-ahead log returns to a small size (issue 15 §7).
+
+SQLite's own auto-checkpoint runs on the committing connection and never shrinks the file:
+a reader that holds an old snapshot (an outside ``sqlite3`` shell in ``BEGIN; SELECT …``)
+keeps the checkpoint from reaching the end of the log, the log grows to tens of MB, and it
+stayed that size until a restart. Two settings fix that together:
+
+* every connection sets ``PRAGMA journal_size_limit`` (``database.journal_size_limit_bytes``):
+  when the writer restarts a fully checkpointed log it truncates the file to that size;
+* :class:`Checkpointer` runs every ``database.checkpoint_interval_seconds`` on its own
+  connection with a zero busy timeout (it never waits and never blocks the writer): a
+  ``PASSIVE`` checkpoint after a busy interval, a ``TRUNCATE`` one (the file back to 0 bytes)
+  when no transaction committed since the last run.
+
+``daemon.py`` starts the job; nothing here runs at import time.
+"""
+
+from __future__ import annotations
+
+import logging
+import os
+import sqlite3
+from pathlib import Path
+from typing import Any
+
+import attrs
+import trio
+
+log = logging.getLogger(__name__)
+
+
+@attrs.define
+class CheckpointResult:
+    """One checkpoint: ``mode`` (PASSIVE | TRUNCATE), ``busy`` (it could not finish: a reader or
+    the writer was in the way), WAL ``frames`` and frames ``checkpointed`` (-1 when unknown),
+    ``wal_bytes`` (the -wal file's size afterwards)."""
+
+    mode: str
+    busy: bool
+    frames: int
+    checkpointed: int
+    wal_bytes: int
+
+
+class Checkpointer:
+    """Checkpoints the WAL of ``db`` (a storage.db.Database) from a dedicated connection.
+
+    ``open()`` / ``close()`` run in a worker thread (file I/O); ``tick()`` is the background
+    job: awaitable, never raises for SQLite errors (``on_error(exc)`` gets them, e.g. a full
+    disk for the storage health), returns the :class:`CheckpointResult` or None when skipped.
+    """
+
+    def __init__(self, db: Any, *, journal_size_limit: int, on_error: Any = None) -> None:
+        self.db = db
+        self.path: Path = db.path
+        self.journal_size_limit = journal_size_limit
+        self.on_error = on_error or (lambda exc: None)
+        self.last: CheckpointResult | None = None
+        self._conn: sqlite3.Connection | None = None
+        self._commits_seen = -1
+        self._lock = trio.Lock()
+
+    def _open_sync(self) -> None:
+        conn = sqlite3.connect(str(self.path), isolation_level=None, check_same_thread=False, timeout=0)
+        conn.execute("PRAGMA busy_timeout = 0")  # never wait: the next tick tries again
+        conn.execute(f"PRAGMA journal_size_limit = {int(self.journal_size_limit)}")
+        self._conn = conn
+
+    async def open(self) -> None:
+        await trio.to_thread.run_sync(self._open_sync)
+
+    async def close(self) -> None:
+        async with self._lock:
+            if self._conn is not None:
+                conn, self._conn = self._conn, None
+                await trio.to_thread.run_sync(conn.close)
+
+    def wal_bytes(self) -> int:
+        """The -wal file's size in bytes (0 when absent). Blocking: call from a thread."""
+        try:
+            return os.stat(f"{self.path}-wal").st_size
+        except FileNotFoundError:
+            return 0
+
+    def _checkpoint(self, mode: str) -> CheckpointResult:
+        assert self._conn is not None
+        busy, frames, done = self._conn.execute(f"PRAGMA wal_checkpoint({mode})").fetchone()
+        return CheckpointResult(mode, bool(busy), frames, done, self.wal_bytes())
+
+    def choose_mode(self) -> str:
+        """PASSIVE when a transaction committed since the last tick, else TRUNCATE (idle)."""
+        commits = self.db.commits
+        mode = "PASSIVE" if commits != self._commits_seen else "TRUNCATE"
+        self._commits_seen = commits
+        return mode
+
+    async def tick(self) -> CheckpointResult | None:
+        mode = self.choose_mode()
+        async with self._lock:
+            if self._conn is None:
+                return None
+            if mode == "TRUNCATE" and self.last is not None and self.last.mode == "TRUNCATE" \
+                    and not self.last.busy and self.last.wal_bytes == 0:
+                if await trio.to_thread.run_sync(self.wal_bytes) == 0:
+                    return None  # idle and already empty: nothing to do
+            try:
+                result = await trio.to_thread.run_sync(self._checkpoint, mode)
+            except sqlite3.Error as exc:
+                self.on_error(exc)
+                return None
+        self.last = result
+        log.debug("checkpoint %s: busy=%s frames=%d checkpointed=%d wal=%d bytes",
+                  result.mode, result.busy, result.frames, result.checkpointed, result.wal_bytes)
+        return result
