@@ -161,7 +161,7 @@ class LoggingConfig:
 class AuditLogConfig:
     """`[audit_log]` (issue 13): retention_days (entries older than this many days are purged;
     0 keeps them for ever), purge_batch (rows deleted per short write transaction)."""
-    retention_days: int = attrs.field(default=90, metadata=_min(0))
+    retention_days: int = attrs.field(default=90, metadata=_range(0, 36_500))
     purge_batch: int = attrs.field(default=500, metadata=_range(1, 100_000))
 
 
@@ -172,7 +172,7 @@ class WebhooksConfig:
     (first try + retries, with back-off retry_delays_seconds between them), and
     allow_private_addresses (deliver to loopback/private/link-local addresses: off, the SSRF
     guard, unless you run receivers on your LAN)."""
-    incoming_per_minute: int = attrs.field(default=30, metadata=_min(1))
+    incoming_per_minute: int = attrs.field(default=30, metadata=_range(1, 10_000))
     timeout_seconds: float = attrs.field(default=10.0, metadata=_range(0.1, 120))
     max_attempts: int = attrs.field(default=3, metadata=_range(1, 10))
     retry_delays_seconds: list[float] = attrs.field(factory=lambda: [5.0, 15.0])
