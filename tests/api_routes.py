@@ -158,6 +158,14 @@ ROUTES_BY_SECTION: dict[str, tuple[tuple[str, str], ...]] = {
     "issue 13 audit log": (
         ("GET", "/servers/{}/audit-logs"),
     ),
+    "issue 13 automod": (
+        ("GET", "/servers/{}/automod"),
+        ("PATCH", "/servers/{}/automod"),
+        ("GET", "/servers/{}/automod/words"),
+        ("POST", "/servers/{}/automod/words"),
+        ("DELETE", "/servers/{}/automod/words/{}"),
+        ("GET", "/servers/{}/automod/logs"),
+    ),
 }
 
 #: Every route of API.md plus the routes of later issues (issue 13: audit log, automod, webhooks,

@@ -222,6 +222,10 @@ async def pinned(w: World, who: Api, users: Users) -> dict[str, Any]:
     return {"message_id": mid, "channel_id": w.cid}
 
 
+async def new_word(w: World, who: Api, users: Users) -> dict[str, Any]:
+    return {"server_id": w.sid, "json": {"word": f"word{id(who)}"}}
+
+
 async def own_reaction(w: World, who: Api, users: Users) -> dict[str, Any]:
     await who.put(f"/channels/{w.cid}/messages/{w.mid}/reactions/{EMOJI}")  # may fail: then 404
     return {"channel_id": w.cid, "message_id": w.mid, "emoji": EMOJI}
@@ -293,6 +297,12 @@ TABLE: dict[tuple[str, str], Row | NA] = {
     ("DELETE", S + "/bans/<user_id>"): Row("bit", 204, "BAN_MEMBERS", prep=p(server_id=srv, user_id=NOBODY)),
     # -- issue 13: audit log, automod, webhooks, export
     ("GET", S + "/audit-logs"): Row("bit", 200, "VIEW_AUDIT_LOG", prep=p(server_id=srv)),
+    ("GET", S + "/automod"): Row("bit", 200, "MANAGE_AUTOMOD", prep=p(server_id=srv)),
+    ("PATCH", S + "/automod"): Row("bit", 200, "MANAGE_AUTOMOD", prep=p(server_id=srv, json={"enabled": False})),
+    ("GET", S + "/automod/words"): Row("bit", 200, "MANAGE_AUTOMOD", prep=p(server_id=srv)),
+    ("POST", S + "/automod/words"): Row("bit", 201, "MANAGE_AUTOMOD", prep=new_word),
+    ("DELETE", S + "/automod/words/<word>"): Row("bit", 404, "MANAGE_AUTOMOD", prep=p(server_id=srv, word="nope")),
+    ("GET", S + "/automod/logs"): Row("bit", 200, "MANAGE_AUTOMOD", prep=p(server_id=srv)),
     ("POST", S + "/members/<user_id>/timeout"): Row("bit", 200, "MUTE_MEMBERS", prep=victim_to_time_out),
     ("DELETE", S + "/members/<user_id>/timeout"): Row("bit", 204, "MUTE_MEMBERS", prep=timed_out_victim),
     # -- invites (§4.3)

@@ -11,6 +11,7 @@ from quart import Quart
 from . import (
     audit,
     auth,
+    automod,
     bots,
     channels,
     dms,
@@ -36,7 +37,7 @@ from . import (
 BLUEPRINT_MODULES = (
     auth, users, servers, members, invites, channels, messages, meta, roles, overrides, moderation,
     search, bots, ice, docs, dms, reactions, pins, readstate, voice, gateway_route,
-    audit,
+    audit, automod,
 )
 
 

@@ -5,6 +5,7 @@ from __future__ import annotations
 from quart import Blueprint, Response, request
 
 from ..storage import messages as store
+from ..storage.automod import Blocked
 from ..validation import F, query_int, query_uuid
 from .common import body, caller, json, no_content, path_id, route, state
 
@@ -38,7 +39,10 @@ async def post_message(channel_id: str) -> Response:
     cid = path_id(channel_id, "unknown_channel")
     uid = caller().user_id
     content, reply_to = args["content"], args["reply_to"] or None
-    return json(await state().db.write(lambda tx: store.post(tx, cid, uid, content, reply_to)), 201)
+    result = await state().db.write(lambda tx: store.post(tx, cid, uid, content, reply_to))
+    if isinstance(result, Blocked):
+        raise result.error()
+    return json(result, 201)
 
 
 @route(bp, "/channels/<channel_id>/messages/<message_id>", ["GET"])
@@ -55,7 +59,10 @@ async def edit_message(message_id: str) -> Response:
     args = await body(EDIT)
     mid = path_id(message_id, "unknown_message")
     uid = caller().user_id
-    return json(await state().db.write(lambda tx: store.edit(tx, mid, uid, args["content"])))
+    result = await state().db.write(lambda tx: store.edit(tx, mid, uid, args["content"]))
+    if isinstance(result, Blocked):
+        raise result.error()
+    return json(result)
 
 
 @route(bp, "/messages/<message_id>", ["DELETE"])

@@ -14,7 +14,7 @@ from typing import Any
 from .. import permissions as p
 from .. import records
 from ..errors import ApiError
-from . import audit, bots, reactions
+from . import audit, automod, bots, reactions
 from .access import need_bit, need_channel, need_channel_tx, need_not_timed_out_tx, viewers_tx
 from .db import Event, Tx
 from .paging import cursor_page
@@ -84,8 +84,14 @@ def _store_mentions(tx: Tx, message_id: str, user_ids: list[str]) -> None:
     )
 
 
-def post(tx: Tx, channel_id: str, user_id: str, content: str, reply_to: str | None) -> dict[str, Any]:
+def post(
+    tx: Tx, channel_id: str, user_id: str, content: str, reply_to: str | None,
+) -> dict[str, Any] | automod.Blocked:
     """Write job: create a message after every check of §3.5 (re-run here, inside the write).
+
+    Automod (issue 13) runs after the permission checks: a hit stores nothing but the
+    automod log and its action, and returns the :class:`automod.Blocked` (the caller answers
+    its 400 ``automod_blocked``).
 
     Raises 404 ``unknown_channel``/``unknown_message`` (reply target), 403 ``missing_permission``/
     ``timed_out``. In this order: the row and its mention rows; ``MESSAGE_CREATE`` to the channel's
@@ -101,6 +107,9 @@ def post(tx: Tx, channel_id: str, user_id: str, content: str, reply_to: str | No
         ).fetchone()
         if target is None:
             raise ApiError("unknown_message", "The replied-to message does not exist in this channel")
+    hit = automod.check(tx, chan["server_id"], user_id, eff, content, now)
+    if hit is not None:
+        return automod.enforce(tx, chan["server_id"], channel_id, user_id, content, hit)
     names, everyone = parse_mentions(content)
     everyone = everyone and p.has(eff, p.Permission.MANAGE_MESSAGES)
     mentioned = _resolve_mentions(tx.conn, chan["server_id"], names)
@@ -158,8 +167,11 @@ def visible_message(conn: sqlite3.Connection, message_id: str, user_id: str) -> 
     return row, eff
 
 
-def edit(tx: Tx, message_id: str, user_id: str, content: str) -> dict[str, Any]:
+def edit(tx: Tx, message_id: str, user_id: str, content: str) -> dict[str, Any] | automod.Blocked:
     """Write job: replace the content (mentions and ``mention_everyone`` recomputed, ``edited_at`` set).
+
+    Automod checks the new content (issue 13): on a hit the old content stays (the action
+    ``delete`` deletes the message) and the :class:`automod.Blocked` is returned.
 
     Returns the Message for the author. Raises 404 ``unknown_message`` (missing, deleted or hidden),
     403 ``missing_permission`` (not the author). Emits MESSAGE_UPDATE to the channel's viewers,
@@ -168,6 +180,11 @@ def edit(tx: Tx, message_id: str, user_id: str, content: str) -> dict[str, Any]:
     row, eff = visible_message(tx.conn, message_id, user_id)
     if row["author_id"] != user_id:
         raise ApiError("missing_permission", "Only the author may edit a message")
+    hit = automod.check(tx, row["server_id"], user_id, eff, content, tx.now(), is_edit=True)
+    if hit is not None:
+        if hit.action == "delete":
+            _soft_delete(tx, row)
+        return automod.enforce(tx, row["server_id"], row["channel_id"], user_id, content, hit)
     names, everyone = parse_mentions(content)
     everyone = everyone and p.has(eff, p.Permission.MANAGE_MESSAGES)
     mentioned = _resolve_mentions(tx.conn, row["server_id"], names)
@@ -196,10 +213,15 @@ def delete(tx: Tx, message_id: str, user_id: str) -> None:
     if row["author_id"] != user_id:  # a moderator's delete
         audit.record(tx, row["server_id"], user_id, "message_delete", target_type="message", target_id=message_id,
                      changes={"channel_id": row["channel_id"], "author_id": row["author_id"]})
+    _soft_delete(tx, row)
+
+
+def _soft_delete(tx: Tx, row: Any) -> None:
+    """Write step: blank and mark the message deleted, drop its mentions, MESSAGE_DELETE to viewers."""
     tx.conn.execute(
         "UPDATE messages SET deleted = 1, content = '', pinned_at = NULL, pinned_by = NULL WHERE id = ?",
-        (message_id,),
+        (row["id"],),
     )
-    tx.conn.execute("DELETE FROM message_mentions WHERE message_id = ?", (message_id,))
-    tx.emit(Event("MESSAGE_DELETE", {"id": message_id, "channel_id": row["channel_id"]},
+    tx.conn.execute("DELETE FROM message_mentions WHERE message_id = ?", (row["id"],))
+    tx.emit(Event("MESSAGE_DELETE", {"id": row["id"], "channel_id": row["channel_id"]},
                   viewers_tx(tx, row["channel_id"])))
