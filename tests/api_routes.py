@@ -166,6 +166,9 @@ ROUTES_BY_SECTION: dict[str, tuple[tuple[str, str], ...]] = {
         ("DELETE", "/servers/{}/automod/words/{}"),
         ("GET", "/servers/{}/automod/logs"),
     ),
+    "issue 14 LAN": (
+        ("GET", "/instance/lan"),
+    ),
 }
 
 #: Every route of API.md plus the routes of later issues (issue 13: audit log, automod, webhooks,
@@ -182,6 +185,7 @@ NO_AUTH_ROUTES: frozenset[tuple[str, str]] = frozenset(
         ("POST", "/auth/refresh"),
         ("POST", "/auth/logout"),
         ("GET", "/instance/registration-mode"),
+        ("GET", "/instance/lan"),
         ("GET", "/health"),
         ("GET", "/docs"),
         ("GET", "/docs/openapi.yaml"),

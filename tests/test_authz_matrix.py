@@ -248,6 +248,7 @@ TABLE: dict[tuple[str, str], Row | NA] = {
     ("POST", "/auth/logout"): Row("none", 400),
     ("GET", "/health"): Row("none", 200),
     ("GET", "/instance/registration-mode"): Row("none", 200),
+    ("GET", "/instance/lan"): Row("none", 200),
     ("GET", "/docs"): Row("none", 200),
     ("GET", "/docs/openapi.yaml"): Row("none", 200),
     ("GET", "/docs/openapi.json"): Row("none", 200),

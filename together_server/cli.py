@@ -1,4 +1,4 @@
-"""Command line: ``together-server serve | init | reindex | --version`` (argparse)."""
+"""Command line: ``together-server serve [--lan] | init | reindex | discover | --version`` (argparse)."""
 
 from __future__ import annotations
 
@@ -32,6 +32,7 @@ def cmd_serve(args: argparse.Namespace) -> int:
         cfg = with_overrides(
             load_config(args.config), host=args.host, port=args.port,
             data_dir=str(Path(args.data_dir).resolve()) if args.data_dir else None,
+            lan=True if args.lan else None,
         )
     except ConfigError as exc:
         print(f"together-server: configuration error: {exc}", file=sys.stderr)
@@ -110,6 +111,15 @@ def cmd_reindex(args: argparse.Namespace) -> int:
     return 0
 
 
+def cmd_discover(args: argparse.Namespace) -> int:
+    """``together-server discover``: browse ``_together._tcp`` over mDNS for ``--seconds`` and list
+    each server's name, URLs, version and certificate fingerprint (issue 14). Exit status 0."""
+    from .lan.mdns import browse, format_found
+
+    sys.stdout.write(format_found(browse(max(0.5, min(args.seconds, 60.0)))))
+    return 0
+
+
 def build_parser() -> argparse.ArgumentParser:
     """The argparse parser for ``serve``, ``init``, ``reindex`` and ``--version``; each subcommand sets ``func``."""
     parser = argparse.ArgumentParser(prog="together-server", description="A self-hosted chat server.")
@@ -120,7 +130,12 @@ def build_parser() -> argparse.ArgumentParser:
     serve.add_argument("--host", help="listen address (overrides server.host)")
     serve.add_argument("--port", type=int, help="listen port, 0 for any free port (overrides server.port)")
     serve.add_argument("--data-dir", help="data directory (overrides server.data_dir)")
+    serve.add_argument("--lan", action="store_true",
+                       help="LAN party mode: all interfaces, HTTPS with our own CA, mDNS, QR code (sets server.lan)")
     serve.set_defaults(func=cmd_serve)
+    discover = sub.add_parser("discover", help="list the together-servers announced on this network (mDNS)")
+    discover.add_argument("--seconds", type=float, default=3.0, help="how long to listen (default 3)")
+    discover.set_defaults(func=cmd_discover)
     init = sub.add_parser("init", help="write a commented config file with a fresh secret")
     init.add_argument("path", nargs="?", default="together.toml")
     init.add_argument("--force", action="store_true", help="overwrite an existing file")

@@ -38,7 +38,9 @@ def _range(lo: float, hi: float) -> Any:
 class ServerConfig:
     """`[server]`: listen address/port (0 = any free port), data_dir (relative to the config file's
     folder or the cwd), trusted proxy IPs/CIDRs, CORS origins, max_body_bytes (bytes; larger bodies
-    get 413) and shutdown_grace_seconds (seconds). API.md §9.
+    get 413) and shutdown_grace_seconds (seconds). API.md §9. `lan` (LAN party mode: all interfaces,
+    HTTPS with our own CA, mDNS) and `tls_cert`/`tls_key` (PEM files of the operator's own
+    certificate; HTTPS with them, LAN mode or not) are issue 14.
     """
     host: str = "127.0.0.1"
     port: int = attrs.field(default=8080, metadata=_range(0, 65535))
@@ -47,6 +49,9 @@ class ServerConfig:
     allowed_origins: list[str] = attrs.field(factory=list)
     max_body_bytes: int = attrs.field(default=1_048_576, metadata=_range(1, 1 << 30))
     shutdown_grace_seconds: float = attrs.field(default=10.0, metadata=_range(0, 3600))
+    lan: bool = False
+    tls_cert: str | None = None
+    tls_key: str | None = None
 
 
 @attrs.frozen
@@ -354,6 +359,8 @@ def _check_related(cfg: Config) -> None:
             f"gateway.idle_timeout_seconds: must be longer than gateway.heartbeat_interval_ms "
             f"({gw.heartbeat_interval_ms} ms), or every client is closed between two heartbeats"
         )
+    if bool(cfg.server.tls_cert) != bool(cfg.server.tls_key):
+        raise ConfigError("server.tls_cert: tls_cert and tls_key go together (set both or neither)")
     ice = cfg.ice
     if ice.turn_urls and ice.turn_secret is None:
         raise ConfigError("ice.turn_urls: needs ice.turn_secret (coturn's static-auth-secret) to mint credentials")

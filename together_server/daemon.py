@@ -213,6 +213,8 @@ async def _serve(
             auth=Authenticator(tokens, revocations, bot_lookup=bots.by_hash, bot_live=bots.is_live),
             passwords=passwords, hub=hub, bots=bots,
         )
+        lan = await _prepare_lan(cfg)
+        st.extras["lan"] = lan
         app = create_app(st)
         stop = trio.Event()
 
@@ -246,8 +248,10 @@ async def _serve(
 
                 try:
                     with http_scope:
-                        await serve(app, _hypercorn_config(cfg), shutdown_trigger=stop.wait,
-                                    task_status=_Reporter(started))
+                        hc = _hypercorn_config(cfg)
+                        if lan is not None:
+                            lan.configure(hc)
+                        await serve(app, hc, shutdown_trigger=stop.wait, task_status=_Reporter(started))
                 except (OSError, BaseExceptionGroup) as exc:  # bind failed: bad address, port in use...
                     failure = _find(exc, OSError)
                     if listening or failure is None:
@@ -262,6 +266,8 @@ async def _serve(
             url = binds[0] if binds else f"http://{cfg.server.host}:{cfg.server.port}"
             host, _, port = url.rsplit("/", 1)[-1].rpartition(":")
             log.info("together-server listening on %s (data directory %s)", url, data_dir)
+            if lan is not None:
+                await nursery.start(lan.run)
             # Start-up objects (modules, app, routes) never die: move them out of the
             # collector's way, and collect the young generation less often: a server with
             # hundreds of sockets allocates steadily, and each full collection over a
@@ -279,6 +285,19 @@ async def _serve(
             await checkpointer.close()
             await opener.__aexit__(None, None, None)
         log.info("together-server stopped")
+
+
+async def _prepare_lan(cfg: Config) -> Any:
+    """LAN mode / HTTPS (issue 14): the bound socket + TLS context, or None when both are off
+    (the LAN modules are imported only then). Raises DaemonError on a refused start."""
+    if not cfg.server.lan and not cfg.server.tls_cert:
+        return None
+    from .lan.runtime import LanError, prepare
+
+    try:
+        return await trio.to_thread.run_sync(prepare, cfg)
+    except (LanError, OSError) as exc:
+        raise DaemonError(str(exc)) from None
 
 
 async def _drain(st: AppState, served: trio.Event, grace: float) -> None:

@@ -19,6 +19,7 @@ from . import (
     gateway_route,
     ice,
     invites,
+    lan,
     members,
     messages,
     meta,
@@ -37,7 +38,7 @@ from . import (
 BLUEPRINT_MODULES = (
     auth, users, servers, members, invites, channels, messages, meta, roles, overrides, moderation,
     search, bots, ice, docs, dms, reactions, pins, readstate, voice, gateway_route,
-    audit, automod,
+    audit, automod, lan,
 )
 
 
