@@ -289,7 +289,7 @@ def test_shared_objects_and_error_schema(doc: dict[str, Any]) -> None:
     assert SHARED_OBJECTS <= set(schemas)
     error = schemas["Error"]
     assert set(error["properties"]) == {
-        "message", "code", "error", "errors", "retry_after", "timed_out_until", "status"}
+        "message", "code", "error", "errors", "retry_after", "timed_out_until", "status", "reason"}
     assert error["required"] == ["message", "code", "error"]
     # The error code list matches the one the application renders (together_server/errors.py).
     assert set(error["properties"]["code"]["enum"]) == set(CODES)

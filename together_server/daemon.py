@@ -38,10 +38,12 @@ from .state import AppState
 from .storage import accounts, audit, servers
 from .storage.bots import BotRegistry
 from .storage.db import Database
-from .storage.maintenance import Checkpointer
+from .storage.health import is_refusal, kind_of
+from .storage.maintenance import Checkpointer, recheck_storage
 
 log = logging.getLogger("together_server")
 
+STORAGE_RECHECK_SECONDS = 5.0  # while the disk is full: how often a one-page write is tried
 GC_GEN0_THRESHOLD = 10_000  # allocations between young-generation collections (CPython: 700)
 
 class DaemonError(Exception):
@@ -150,8 +152,30 @@ async def _every(seconds: float, fn: Callable[[], Any]) -> None:
             result = fn()
             if hasattr(result, "__await__"):
                 await result
-        except Exception:
-            log.exception("background job failed")
+        except Exception as exc:
+            if not is_refusal(exc):  # a full disk / outside lock is logged by StorageHealth
+                log.exception("background job failed")
+
+
+async def _restarting(loop: Callable[..., Any], *args: Any) -> None:
+    """Run a background write loop; a storage refusal (disk full, outside lock) pauses it
+    for STORAGE_RECHECK_SECONDS instead of ending the daemon (issue 15 §4)."""
+    while True:
+        try:
+            await loop(*args)
+            return
+        except Exception as exc:
+            if not is_refusal(exc):
+                raise
+        await trio.sleep(STORAGE_RECHECK_SECONDS)
+
+
+def _checkpoint_failed(db: Database, exc: BaseException) -> None:
+    kind = kind_of(exc, db.path.parent)
+    if kind == "full":
+        db.health.refused(kind, exc, "checkpoint")
+    else:
+        log.warning("background checkpoint failed: %s", exc)
 
 
 async def run_daemon(
@@ -192,7 +216,8 @@ async def _serve(
         await opener.__aenter__()
     except RuntimeError as exc:  # FTS5 missing, WAL refused
         raise DaemonError(str(exc)) from None
-    checkpointer = Checkpointer(db, journal_size_limit=cfg.database.journal_size_limit_bytes)
+    checkpointer = Checkpointer(db, journal_size_limit=cfg.database.journal_size_limit_bytes,
+                                on_error=lambda exc: _checkpoint_failed(db, exc))
     try:
         await checkpointer.open()
         tokens = Tokens(secret, cfg.auth.access_token_ttl_seconds)
@@ -231,10 +256,12 @@ async def _serve(
             nursery.start_soon(_every, 60.0, revocations.prune)
             if st.limiters is not None:
                 nursery.start_soon(_every, 10.0, st.limiters.prune)
-            nursery.start_soon(_purge_loop, db)
+            nursery.start_soon(_restarting, _purge_loop, db)
             nursery.start_soon(_every, cfg.database.checkpoint_interval_seconds, checkpointer.tick)
+            nursery.start_soon(_every, STORAGE_RECHECK_SECONDS, lambda: recheck_storage(db))
             hub.start(st, nursery)
-            nursery.start_soon(audit.purge_loop, db, cfg.audit_log.retention_days, cfg.audit_log.purge_batch)
+            nursery.start_soon(_restarting, audit.purge_loop, db, cfg.audit_log.retention_days,
+                               cfg.audit_log.purge_batch)
             served = trio.Event()
             st.extras["http_scope"] = http_scope = trio.CancelScope()
 

@@ -70,6 +70,8 @@ CODES: dict[str, tuple[int, str]] = {
     "rate_limited": (429, "Too many requests"),
     "internal_error": (500, "Internal server error"),
     "service_unavailable": (503, "Service unavailable"),
+    "database_busy": (503, "The database is locked by another program; try again shortly"),
+    "insufficient_storage": (507, "The server's disk is full; try again later"),
 }
 
 

@@ -19,11 +19,21 @@ async def registration_mode() -> Response:
 
 @route(bp, "/health", ["GET"], auth="none")
 async def health() -> Response:
-    """GET /health (no auth): 200 ``{"status": "ok"}``; 503 ``service_unavailable`` + ``status: degraded`` when the database cannot be read (API.md §4.12)."""
+    """GET /health (no auth): 200 ``{"status": "ok"}``; 503 ``service_unavailable`` +
+    ``status: "degraded"`` + ``reason`` when the database cannot be read
+    (``database_unreadable``, API.md §4.12), the disk is full (``insufficient_storage``) or an
+    outside program holds the write lock (``database_busy``; issue 15 §4). Reads keep working
+    in the last two; the state clears by itself at the next commit."""
+    db = state().db
     try:
-        await state().db.read(lambda conn: conn.execute("SELECT 1 FROM users LIMIT 1").fetchall())
+        await db.read(lambda conn: conn.execute("SELECT 1 FROM users LIMIT 1").fetchall())
     except Exception:  # noqa: BLE001 - any database failure means "degraded"
-        err = ApiError("service_unavailable", "The database cannot be read", extra={"status": "degraded"})
+        problem: tuple[str, str] | None = ("database_unreadable", "The database cannot be read")
+    else:
+        problem = db.health.report()
+    if problem is not None:
+        reason, message = problem
+        err = ApiError("service_unavailable", message, extra={"status": "degraded", "reason": reason})
         return json(err.body(), 503)
     return json({"status": "ok"})
 

@@ -36,6 +36,7 @@ from ..errors import ApiError
 from ..storage import ready as ready_store
 from ..storage import voice as voice_store
 from ..storage.db import Event
+from ..storage.health import is_refusal
 from .live import Attachment, Session
 from .protocol import (
     CLOSE_NORMAL,
@@ -355,8 +356,9 @@ class Hub:
         async def job() -> None:
             try:
                 await db.write(lambda tx: voice_store.end_session(tx, session_id))
-            except Exception:
-                log.exception("voice clean-up of an ended gateway session failed")
+            except Exception as exc:
+                if not is_refusal(exc):  # a full disk / outside lock is logged once by storage
+                    log.exception("voice clean-up of an ended gateway session failed")
 
         self._nursery.start_soon(job)
 

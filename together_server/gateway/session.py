@@ -17,9 +17,11 @@ from typing import Any, Protocol
 import trio
 
 from ..clock import now_ts
+from ..errors import ApiError
 from ..storage import ready as ready_store
 from ..storage import voice as voice_store
 from ..storage.db import Event
+from ..storage.health import is_refusal
 from .compat import PEER_CLOSE_KEY
 from .hub import Hub
 from .live import Attachment, Session, frame_of
@@ -128,8 +130,12 @@ class _Connection:
         elif isinstance(op, PresenceOp):
             if hub.allow_presence(s.user_id):
                 online = hub.is_online(s.user_id)
-                await db.write(lambda tx: ready_store.set_presence(
-                    tx, s.user_id, op.status, op.custom_status, op.activity, online, s.session_id))
+                try:
+                    await db.write(lambda tx: ready_store.set_presence(
+                        tx, s.user_id, op.status, op.custom_status, op.activity, online, s.session_id))
+                except ApiError as exc:  # disk full or outside lock: dropped (storage logs it once)
+                    if not is_refusal(exc):
+                        raise
         elif isinstance(op, TypingOp):
             if hub.allow_typing(s.user_id, op.channel_id):
                 found = await db.read(ready_store.typing_target, op.channel_id, s.user_id, now_ts())

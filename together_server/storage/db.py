@@ -35,6 +35,7 @@ import trio
 
 from ..errors import ApiError
 from ..ids import IdClock
+from .health import StorageHealth, kind_of
 from .writecache import WriteCache
 
 log = logging.getLogger(__name__)
@@ -263,6 +264,7 @@ class Database:
         self._token: trio.lowlevel.TrioToken | None = None
         self.clock = IdClock()
         self.cache = WriteCache()
+        self.health = StorageHealth(path)  # full disk / outside lock: /health and the 507/503 answers
         self.commits = 0  # statistics: transactions committed
         self.jobs = 0  # statistics: jobs run
 
@@ -311,6 +313,11 @@ class Database:
             def finish() -> None:
                 try:
                     writer.execute("PRAGMA wal_checkpoint(TRUNCATE)")
+                except sqlite3.Error as exc:
+                    # A full disk (or an outside lock): nothing is lost, every committed
+                    # transaction is in the WAL, which SQLite applies at the next start.
+                    log.warning("checkpoint deferred (%s): the WAL %s-wal is kept and is applied "
+                                "at the next start", exc, self.path)
                 finally:
                     writer.close()
             await trio.to_thread.run_sync(finish)
@@ -320,11 +327,19 @@ class Database:
     # -- reads -----------------------------------------------------------------------
 
     async def read(self, fn: Callable[..., T], *args: Any) -> T:
-        """Run ``fn(conn, *args)`` on a reader connection in a worker thread."""
+        """Run ``fn(conn, *args)`` on a reader connection in a worker thread.
+
+        A read refused by storage (locked beyond the busy timeout) raises ApiError 503
+        ``database_busy`` (storage/health.py); other errors propagate."""
         async with self._limiter:
             conn = self._readers.pop()
             try:
                 return await trio.to_thread.run_sync(_run_read, conn, fn, args)
+            except sqlite3.Error as exc:
+                kind = kind_of(exc, self.path.parent)
+                if kind is None:
+                    raise
+                raise self.health.refused(kind, exc, "read") from None
             finally:
                 self._readers.append(conn)
 
@@ -335,11 +350,16 @@ class Database:
 
         Raises whatever ``fn`` raised (its savepoint rolled back). If the caller is
         cancelled the job still runs and still publishes (DESIGN.md "Publication").
+        A write refused by storage raises ApiError 507 ``insufficient_storage`` (disk full)
+        or 503 ``database_busy`` (locked beyond the busy timeout); nothing of it is kept.
         """
         job = _Job(fn)
         self._queue.put(job)
         await job.done.wait()
         if job.error is not None:
+            kind = kind_of(job.error, self.path.parent)
+            if kind is not None:
+                raise self.health.refused(kind, job.error) from None
             raise job.error
         return job.result  # type: ignore[no-any-return]
 
@@ -368,46 +388,64 @@ class Database:
     def _run_batch(self, conn: sqlite3.Connection, batch: list[_Job]) -> None:
         try:
             conn.execute("BEGIN IMMEDIATE")
-        except sqlite3.Error as exc:
-            for job in batch:
-                job.error = exc
-            self._deliver_soon(batch)
+        except sqlite3.Error as exc:  # locked beyond the busy timeout, disk full, I/O error
+            self._fail_batch(conn, batch, exc)
             return
         for job in batch:
-            conn.execute("SAVEPOINT job")
-            tx = Tx(conn, self.clock, self.cache, job.meta)
             try:
-                job.result = job.fn(tx)
-            except BaseException as exc:  # noqa: BLE001 - handed to the waiting caller
-                job.error = exc
-                conn.execute("ROLLBACK TO job")
-                self.cache.clear()
-            else:
-                job.actions = tx.actions
-            conn.execute("RELEASE job")
+                conn.execute("SAVEPOINT job")
+                tx = Tx(conn, self.clock, self.cache, job.meta)
+                try:
+                    job.result = job.fn(tx)
+                except BaseException as exc:  # noqa: BLE001 - handed to the waiting caller
+                    job.error = exc
+                    if not conn.in_transaction:
+                        # SQLite rolled the whole transaction back (disk full, I/O error):
+                        # the jobs before this one are gone too.
+                        raise
+                    conn.execute("ROLLBACK TO job")
+                    self.cache.clear()
+                else:
+                    job.actions = tx.actions
+                conn.execute("RELEASE job")
+            except BaseException as exc:  # noqa: BLE001 - the transaction is lost
+                self._fail_batch(conn, batch, exc)
+                return
         try:
             conn.execute("COMMIT")
         except sqlite3.Error as exc:
-            log.exception("commit failed")
-            self.cache.clear()
-            if conn.in_transaction:
-                conn.execute("ROLLBACK")
-            for job in batch:
-                job.error = job.error or exc
-                job.actions = []
+            self._fail_batch(conn, batch, exc)
+            return
         self.commits += 1
         self.jobs += len(batch)
-        self._deliver_soon(batch)
+        self._deliver_soon(batch, committed=any(job.error is None for job in batch))
 
-    def _deliver_soon(self, batch: list[_Job]) -> None:
+    def _fail_batch(self, conn: sqlite3.Connection, batch: list[_Job], exc: BaseException) -> None:
+        """The batch's transaction cannot commit: every job fails (with its own error if it
+        had one, else ``exc``), nothing is published. A storage refusal (storage/health.py) is
+        logged there, once per interval; anything else is a bug and logged here."""
+        if kind_of(exc, self.path.parent) is None:
+            log.error("transaction failed", exc_info=exc)
+        self.cache.clear()
+        if conn.in_transaction:
+            with contextlib.suppress(sqlite3.Error):
+                conn.execute("ROLLBACK")
+        for job in batch:
+            job.error = job.error or exc
+            job.actions = []
+        self._deliver_soon(batch, committed=False)
+
+    def _deliver_soon(self, batch: list[_Job], *, committed: bool) -> None:
         assert self._token is not None
         try:
-            self._token.run_sync_soon(self._deliver, batch)
+            self._token.run_sync_soon(self._deliver, batch, committed)
         except trio.RunFinishedError:
             pass
 
-    def _deliver(self, batch: list[_Job]) -> None:
+    def _deliver(self, batch: list[_Job], committed: bool) -> None:
         """On the trio thread: commit actions in job order, then wake the handlers."""
+        if committed:
+            self.health.ok()
         events: list[Event] = []
         for job in batch:
             for action in job.actions:
