@@ -237,6 +237,11 @@ async def others_reaction(w: World, who: Api, users: Users) -> dict[str, Any]:
     return {"channel_id": w.cid, "message_id": w.mid, "emoji": EMOJI, "user_id": reactor.id}
 
 
+async def poll(w: World, who: Api, users: Users) -> dict[str, Any]:
+    made = await w.ok(w.owner.post(f"/channels/{w.cid}/polls", json={"question": "q?", "options": ["a", "b"]}))
+    return {"poll_id": made["poll"]["id"], "json": {"option_id": made["poll"]["options"][0]["id"]}}
+
+
 S, C = "/servers/<server_id>", "/channels/<channel_id>"
 CM = C + "/messages/<message_id>"
 OWN = {"owner": 400}  # the owner cannot leave / target themselves
@@ -354,6 +359,23 @@ TABLE: dict[tuple[str, str], Row | NA] = {
     ("GET", C + "/voice"): Row("bit", 200, "VIEW_CHANNEL", prep=p(channel_id=vc)),
     ("PATCH", C + "/voice"): Row("member", 404, prep=p(channel_id=vc, json={"self_mute": True})),  # not_in_voice
     ("DELETE", C + "/voice"): Row("member", 404, prep=p(channel_id=vc)),  # not_in_voice
+    # -- issue 12: threads, polls, events, go-live, link previews, GIF search
+    ("GET", CM + "/thread"): Row("bit", 200, "VIEW_CHANNEL", prep=p(channel_id=ch, message_id=msg)),
+    ("POST", CM + "/thread"): Row("bit", 201, "SEND_MESSAGES", prep=p(channel_id=ch, message_id=msg,
+                                                                       json={"content": "in the thread"})),
+    ("POST", C + "/polls"): Row("bit", 201, "SEND_MESSAGES", prep=p(channel_id=ch, json={
+        "question": "q?", "options": ["a", "b"]})),
+    ("GET", "/polls/<poll_id>"): Row("bit", 200, "VIEW_CHANNEL", prep=poll),
+    ("POST", "/polls/<poll_id>/vote"): Row("bit", 200, "VIEW_CHANNEL", prep=poll),
+    ("POST", C + "/events"): Row("bit", 201, "SEND_MESSAGES", prep=p(channel_id=ch, json={
+        "name": "Game night", "starts_at": "2099-01-01T20:00:00Z"})),
+    ("GET", S + "/events"): Row("member", 200, prep=p(server_id=srv)),
+    # nobody here is in voice: starting is 404 not_in_voice, looking and stopping 404 not_live
+    ("POST", C + "/go-live"): Row("member", 404, prep=p(channel_id=vc)),
+    ("GET", C + "/go-live"): Row("member", 404, prep=p(channel_id=vc)),
+    ("DELETE", C + "/go-live"): Row("member", 404, prep=p(channel_id=vc)),
+    ("GET", "/link-preview"): Row("auth", 400),  # no url: validation_failed
+    ("GET", "/giphy/search"): Row("auth", 404),  # no [giphy] api_key: feature_disabled
     # -- the gateway
     ("GET", "/ws"): NA("WebSocket gateway: credentials are checked in the handshake (§6.1), by its own tests"),
 }

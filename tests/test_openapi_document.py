@@ -28,7 +28,7 @@ from together_server.errors import CODES
 METHODS = ("get", "put", "post", "patch", "delete", "head", "options", "trace")
 PATH_PARAM_NAMES = {
     "server_id", "channel_id", "message_id", "user_id", "role_id", "invite_id", "code", "bot_id",
-    "override_id", "emoji", "dm_id", "word", "webhook_id", "token",
+    "override_id", "emoji", "dm_id", "word", "webhook_id", "token", "poll_id",
 }
 SHARED_OBJECTS = {
     "User", "PublicUser", "Server", "Member", "RoleRef", "Channel", "Message", "DmChannel",

@@ -50,7 +50,7 @@ ID_CODES = {
     "server_id": "unknown_server", "channel_id": "unknown_channel", "message_id": "unknown_message",
     "user_id": "unknown_user", "role_id": "unknown_role", "invite_id": "unknown_invite",
     "code": "unknown_invite", "bot_id": "unknown_bot", "override_id": "unknown_override",
-    "dm_id": "unknown_channel",
+    "dm_id": "unknown_channel", "poll_id": "unknown_poll", "emoji_id": "unknown_emoji",
 }
 _SLASH = "\uffff"  # stands for an encoded slash while re-matching
 
@@ -236,6 +236,11 @@ def create_app(st: AppState) -> QuartTrio:
         if not getattr(ctx, "body_read", False):
             with contextlib.suppress(Exception):
                 await req.body
+        if resp.status_code == 204:
+            # No Content means no body and nothing describing one (RFC 9110 §15.3.5, 9112 §6.3):
+            # Quart would label it text/html with Content-Length: 0 (issue 12).
+            resp.headers.pop("Content-Type", None)
+            resp.headers.pop("Content-Length", None)
         for k, v in getattr(ctx, "ratelimit_headers", ()):
             resp.headers[k] = v
         origin = req.headers.get("Origin")

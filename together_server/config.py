@@ -156,6 +156,37 @@ class LimitsConfig:
 
 
 @attrs.frozen
+class LinkPreviewConfig:
+    """`[link_previews]`: `GET /link-preview` (issue 12). enabled (false: 404 feature_disabled),
+    allow_private (also fetch loopback, private, link-local and metadata addresses; a LAN party
+    may want it), timeout_seconds (whole fetch, redirects included), max_bytes (bytes read of a
+    page), max_redirects, cache_entries and cache_ttl_seconds (seconds; failures are kept a
+    tenth of that).
+    """
+    enabled: bool = True
+    allow_private: bool = False
+    timeout_seconds: float = attrs.field(default=3.0, metadata=_range(0.1, 30))
+    max_bytes: int = attrs.field(default=1_048_576, metadata=_range(1024, 16_777_216))
+    max_redirects: int = attrs.field(default=5, metadata=_range(0, 20))
+    cache_entries: int = attrs.field(default=1000, metadata=_range(1, 1_000_000))
+    cache_ttl_seconds: float = attrs.field(default=3600.0, metadata=_range(0, 604_800))
+
+
+@attrs.frozen
+class GiphyConfig:
+    """`[giphy]`: GIF search (`GET /giphy/search`, issue 12) is off unless api_key is set;
+    base_url is the Giphy API root (tests point it at a local server), rating the content
+    rating passed on (g, pg, pg-13, r).
+    """
+    api_key: str | None = None
+    base_url: str = "https://api.giphy.com"
+    rating: Literal["g", "pg", "pg-13", "r"] = "pg"
+
+    def __repr__(self) -> str:
+        return f"GiphyConfig(base_url={self.base_url!r}, api_key=<hidden>)"
+
+
+@attrs.frozen
 class LoggingConfig:
     """`[logging]`: log level and access_log (one line per request, never tokens). API.md §9."""
     level: Literal["debug", "info", "warning", "error"] = "info"
@@ -201,6 +232,8 @@ class Config:
     logging: LoggingConfig = LoggingConfig()
     audit_log: AuditLogConfig = AuditLogConfig()
     webhooks: WebhooksConfig = WebhooksConfig()
+    link_previews: LinkPreviewConfig = LinkPreviewConfig()
+    giphy: GiphyConfig = GiphyConfig()
     # Where relative paths are resolved from (the config file's folder, or the cwd).
     base_dir: str = attrs.field(default=".", metadata={"internal": True})
 
@@ -348,6 +381,8 @@ def _post_validate(cfg: Config) -> None:
         raise ConfigError("auth.jwt_secret: must be at least 32 characters")
     if cfg.ice.turn_secret is not None and len(cfg.ice.turn_secret) < 32:
         raise ConfigError("ice.turn_secret: must be at least 32 characters")
+    if not cfg.giphy.base_url.startswith(("http://", "https://")):
+        raise ConfigError("giphy.base_url: must be an http(s) URL")
     _check_related(cfg)
 
 

@@ -123,11 +123,13 @@ class DataDirLock:
 
 def _startup_reset(conn: Any) -> None:
     """Presence is derived from live sessions, so nothing to reset there; voice states
-    (if that table exists) are cleared without events (API.md §6.5)."""
+    (if that table exists) are cleared without events (API.md §6.5), and with them every
+    Go Live stream (a stream ends with its voice state, issue 12)."""
     has_voice = conn.execute(
         "SELECT 1 FROM sqlite_master WHERE type = 'table' AND name = 'voice_states'"
     ).fetchone()
     if has_voice:
+        conn.execute("DELETE FROM go_live_streams")
         conn.execute("DELETE FROM voice_states")
 
 

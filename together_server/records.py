@@ -114,11 +114,14 @@ def member(
 
 
 def message(
-    row: Row, mention_user_ids: list[str], reactions: list[dict[str, Any]] | None = None
+    row: Row, mention_user_ids: list[str], reactions: list[dict[str, Any]] | None = None, *,
+    thread_reply_count: int = 0, poll: dict[str, Any] | None = None, event: dict[str, Any] | None = None,
 ) -> dict[str, Any]:
     """Message (§1.8) from a ``messages`` row (never deleted: ``deleted`` is always False).
 
-    ``mention_user_ids`` is the stored mention list; ``reactions`` the §4.9 list (None -> []).
+    ``mention_user_ids`` is the stored mention list; ``reactions`` the §4.9 list (None -> []);
+    ``thread_reply_count`` the undeleted replies of a thread root; ``poll`` / ``event`` the
+    Poll / ServerEvent the message carries (issue 12), else null.
     """
     return {
         "id": row["id"],
@@ -128,16 +131,16 @@ def message(
         "reply_to": row["reply_to"],
         "mention_user_ids": mention_user_ids,
         "mention_everyone": bool(row["mention_everyone"]),
-        "thread_id": None,
-        "thread_reply_count": 0,
+        "thread_id": row["thread_id"],
+        "thread_reply_count": thread_reply_count,
         "edited_at": row["edited_at"],
         "deleted": False,
         "created_at": row["created_at"],
         "pinned": row["pinned_at"] is not None,
         "pinned_by": row["pinned_by"],
         "pinned_at": row["pinned_at"],
-        "poll": None,
-        "event": None,
+        "poll": poll,
+        "event": event,
         "reactions": reactions or [],
     }
 

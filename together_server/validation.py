@@ -10,6 +10,7 @@ from ``null``.
 
 from __future__ import annotations
 
+import datetime as _dt
 import json as stdlib_json
 import re
 from collections.abc import Callable, Mapping
@@ -46,7 +47,10 @@ _COLOR_RE = re.compile(r"^#[0-9A-Fa-f]{6}$")
 
 
 class F:
-    """One body field: ``kind`` is str | int | bool | uuid | url | color | enum | any.
+    """One body field: ``kind`` is str | int | bool | uuid | url | color | enum | ts | any.
+
+    ``ts``: an RFC 3339 date-time with a time zone (``Z`` or ``±hh:mm``), returned as the
+    API form of §1.3 (UTC, six fraction digits).
 
     ``nullable``: ``null`` is accepted; for nullable strings ``""`` means null (§1.2).
     ``visible``: at least one visible character. ``check``: extra callable returning an
@@ -161,6 +165,11 @@ def _check(value: Any, spec: F) -> tuple[Any, str | None]:
         if kind == "enum" and value not in spec.choices:
             return None, "must be one of " + ", ".join(spec.choices)
         return value, None
+    if kind == "ts":
+        if not isinstance(value, str):
+            return None, "must be a string"
+        norm = parse_rfc3339(value)
+        return (norm, None) if norm else (None, "must be an RFC 3339 date-time with a time zone")
     if kind == "int":
         if type(value) is not int:
             return None, "must be an integer"
@@ -174,6 +183,34 @@ def _check(value: Any, spec: F) -> tuple[Any, str | None]:
             return None, "must be a boolean"
         return value, None
     return value, None
+
+
+_RFC3339_RE = re.compile(
+    r"^\d{4}-\d{2}-\d{2}[Tt ]\d{2}:\d{2}:\d{2}(\.\d{1,9})?([Zz]|[+-]\d{2}:\d{2})$"
+)
+
+
+def parse_rfc3339(value: str) -> str | None:
+    """``2026-03-27T21:00:00+01:00`` -> ``2026-03-27T20:00:00.000000Z``; None when malformed
+    (no time zone, impossible date, year outside 1970-9999)."""
+    if len(value) > 40 or not _RFC3339_RE.match(value):
+        return None
+    text = value.upper().replace(" ", "T")
+    if text.endswith("Z"):
+        text = text[:-1] + "+00:00"
+    head, _, rest = text.partition(".")
+    if rest:  # at most microseconds for datetime
+        digits = "".join(ch for ch in rest if ch.isdigit())
+        zone = rest[len(digits):]
+        text = f"{head}.{digits[:6].ljust(6, '0')}{zone}"
+    try:
+        when = _dt.datetime.fromisoformat(text)
+    except ValueError:
+        return None
+    when = when.astimezone(_dt.UTC)
+    if not 1970 <= when.year <= 9999:
+        return None
+    return when.strftime("%Y-%m-%dT%H:%M:%S.%fZ")
 
 
 def parse_fields(

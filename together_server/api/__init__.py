@@ -16,7 +16,10 @@ from . import (
     channels,
     dms,
     docs,
+    events,
     gateway_route,
+    gifs,
+    golive,
     ice,
     invites,
     lan,
@@ -26,11 +29,14 @@ from . import (
     moderation,
     overrides,
     pins,
+    polls,
+    previews,
     reactions,
     readstate,
     roles,
     search,
     servers,
+    threads,
     users,
     voice,
 )
@@ -39,6 +45,7 @@ BLUEPRINT_MODULES = (
     auth, users, servers, members, invites, channels, messages, meta, roles, overrides, moderation,
     search, bots, ice, docs, dms, reactions, pins, readstate, voice, gateway_route,
     audit, automod, lan,
+    threads, polls, events, golive, previews, gifs,
 )
 
 

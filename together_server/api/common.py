@@ -78,6 +78,16 @@ def json(obj: Any, status: int = 200) -> Response:
     return Response(orjson.dumps(obj), status=status, content_type="application/json")
 
 
+def created(result: Any) -> Response:
+    """201 with ``result``, or the 400 ``automod_blocked`` of an automod ``Blocked`` (issue 13):
+    for write jobs that post a message (messages, thread replies, polls, events)."""
+    from ..storage.automod import Blocked
+
+    if isinstance(result, Blocked):
+        raise result.error()
+    return json(result, 201)
+
+
 def no_content() -> Response:
     """An empty 204 Response."""
     return Response(b"", status=204)

@@ -5,6 +5,7 @@ from __future__ import annotations
 from quart import Blueprint, Response
 
 from ..errors import ApiError
+from ..storage import templates
 from ..storage.access import need_member
 from .common import caller, json, path_id, route, state
 
@@ -40,8 +41,8 @@ async def health() -> Response:
 
 @route(bp, "/server-templates", ["GET"])
 async def server_templates() -> Response:
-    """GET /server-templates: 200 ``[]`` (not built yet; API.md §4.13)."""
-    return json([])
+    """GET /server-templates: 200 [ServerTemplate], the built-in set (issue 12; storage/templates.py)."""
+    return json(templates.list_templates())
 
 
 @route(bp, "/servers/<server_id>/emojis", ["GET"])

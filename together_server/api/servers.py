@@ -6,6 +6,7 @@ from quart import Blueprint, Response
 
 from ..errors import invalid
 from ..storage import servers as store
+from ..storage import templates
 from ..validation import UNSET, F
 from .common import body, caller, json, no_content, path_id, route, state
 
@@ -36,16 +37,22 @@ async def list_servers() -> Response:
 async def create_server() -> Response:
     """POST /servers: create a server owned by the caller; 201 Server (API.md §3.3)."""
     args = await body(CREATE)
-    if args["template_id"] not in (UNSET, None):
-        raise invalid({"template_id": "server templates are not supported"})
+    template = args["template_id"]
+    if template in (UNSET, None, ""):
+        template = None
+    elif not isinstance(template, str):
+        raise invalid({"template_id": "must be a string (an id from GET /server-templates)"})
+    elif template not in templates.BY_ID:
+        # the built-in set is fixed, like an enum: an unknown id is a bad field, not a missing resource
+        raise invalid({"template_id": "is not the id of a server template (see GET /server-templates)"})
     fields = {k: v for k, v in args.items() if v is not UNSET and k != "template_id"}
     uid = caller().user_id
-    return json(await state().db.write(lambda tx: store.create_server(tx, uid, fields)), 201)
+    return json(await state().db.write(lambda tx: store.create_server(tx, uid, fields, template)), 201)
 
 
 @route(bp, "/servers/browse", ["GET"])
 async def browse() -> Response:
-    """GET /servers/browse: up to 50 public servers the caller is not in; 200 [Server] (API.md §4.2)."""
+    """GET /servers/browse: every public server, joined ones included; 200 [Server] (API.md §4.2, issue 12)."""
     return json(await state().db.read(store.browse, caller().user_id))
 
 

@@ -14,7 +14,7 @@ from typing import Any
 from .. import permissions as p
 from .. import records
 from ..errors import ApiError
-from . import audit, automod, bots, reactions
+from . import audit, automod, bots, events, polls, reactions, threads
 from .access import need_bit, need_channel, need_channel_tx, need_not_timed_out_tx, viewers_tx
 from .db import Event, Tx
 from .paging import cursor_page
@@ -22,7 +22,7 @@ from .paging import cursor_page
 MENTION_RE = re.compile(r"(?<![A-Za-z0-9_-])@([A-Za-z0-9_-]+)")
 MESSAGE_COLUMNS = (
     "id, channel_id, server_id, author_id, content, reply_to, mention_everyone, edited_at,"
-    " deleted, created_at, pinned_by, pinned_at"
+    " deleted, created_at, pinned_by, pinned_at, thread_id"
 )
 SQL_MESSAGE = f"SELECT {MESSAGE_COLUMNS} FROM messages WHERE id = ? AND deleted = 0"
 
@@ -68,12 +68,20 @@ def _mentions_of(conn: sqlite3.Connection, ids: Sequence[str]) -> dict[str, list
 
 
 def render(conn: sqlite3.Connection, rows: Sequence[sqlite3.Row], viewer: str | None) -> list[dict[str, Any]]:
-    """Message shapes (§1.8) for ``rows``, each part loaded in bulk: mentions, then reactions
-    (``me`` for ``viewer``; None gives ``me: false``). Every message answer and event is built here."""
+    """Message shapes for ``rows``: mentions, reactions, thread reply counts, polls and
+    events, each loaded in bulk by its own module (one query per kind per page)."""
     ids = [r["id"] for r in rows]
     mentions = _mentions_of(conn, ids)
-    counts = reactions.load(conn, ids, viewer)
-    return [records.message(r, mentions[r["id"]], counts.get(r["id"])) for r in rows]
+    reacts = reactions.load(conn, ids, viewer)
+    roots = [r["id"] for r in rows if r["thread_id"] is None]
+    counts = threads.reply_counts(conn, roots)
+    poll_of = polls.load_for_messages(conn, ids, viewer)
+    event_of = events.load_for_messages(conn, ids)
+    return [
+        records.message(r, mentions[r["id"]], reacts.get(r["id"]), thread_reply_count=counts.get(r["id"], 0),
+                        poll=poll_of.get(r["id"]), event=event_of.get(r["id"]))
+        for r in rows
+    ]
 
 
 def _store_mentions(tx: Tx, message_id: str, user_ids: list[str]) -> None:
@@ -84,18 +92,19 @@ def _store_mentions(tx: Tx, message_id: str, user_ids: list[str]) -> None:
     )
 
 
-def post(
-    tx: Tx, channel_id: str, user_id: str, content: str, reply_to: str | None,
-) -> dict[str, Any] | automod.Blocked:
-    """Write job: create a message after every check of §3.5 (re-run here, inside the write).
+def insert_message(
+    tx: Tx, channel_id: str, user_id: str, content: str, reply_to: str | None, thread_id: str | None = None,
+) -> tuple[dict[str, Any], dict[str, Any]] | automod.Blocked:
+    """Write step: every check of §3.5 (re-run here, inside the write), automod (issue 13), then
+    the row, its mention rows and ``bots.log_message`` (a bot author's post is logged, §4.7).
 
-    Automod (issue 13) runs after the permission checks: a hit stores nothing but the
-    automod log and its action, and returns the :class:`automod.Blocked` (the caller answers
-    its 400 ``automod_blocked``).
-
-    Raises 404 ``unknown_channel``/``unknown_message`` (reply target), 403 ``missing_permission``/
-    ``timed_out``. In this order: the row and its mention rows; ``MESSAGE_CREATE`` to the channel's
-    viewers; ``bots.log_message`` (a bot author's post is logged, §4.7; no event).
+    Returns ``(row, Message)`` and emits nothing, so the caller (post, a thread reply, a poll,
+    an event) attaches its own part and sends the event it owns; or, when automod caught the
+    content, the :class:`automod.Blocked` (nothing but the automod log and action is stored;
+    the caller returns it and the API answers its 400 ``automod_blocked``). Raises 404
+    ``unknown_channel`` / ``unknown_message`` (``reply_to`` not an undeleted message of the
+    channel), 403 ``missing_permission`` / ``timed_out``. ``thread_id`` names the thread root
+    (checked by the caller).
     """
     chan, ctx, eff = need_channel_tx(tx, channel_id, user_id)
     need_bit(eff, p.Permission.SEND_MESSAGES)
@@ -115,19 +124,30 @@ def post(
     mentioned = _resolve_mentions(tx.conn, chan["server_id"], names)
     tx.conn.execute(
         "INSERT INTO messages (id, channel_id, server_id, author_id, content, reply_to, mention_everyone,"
-        " created_at) VALUES (?, ?, ?, ?, ?, ?, ?, ?)",
-        (mid, channel_id, chan["server_id"], user_id, content, reply_to, int(everyone), now),
+        " created_at, thread_id) VALUES (?, ?, ?, ?, ?, ?, ?, ?, ?)",
+        (mid, channel_id, chan["server_id"], user_id, content, reply_to, int(everyone), now, thread_id),
     )
     if mentioned:  # a new message has no mention rows to replace
         _store_mentions(tx, mid, mentioned)
     row = {
         "id": mid, "channel_id": channel_id, "server_id": chan["server_id"], "author_id": user_id,
         "content": content, "reply_to": reply_to, "mention_everyone": int(everyone), "edited_at": None,
-        "deleted": 0, "created_at": now, "pinned_by": None, "pinned_at": None,
+        "deleted": 0, "created_at": now, "pinned_by": None, "pinned_at": None, "thread_id": thread_id,
     }
-    data = records.message(row, mentioned, [])
+    bots.log_message(tx, row)  # a bot author's post is logged (§4.7; no event)
+    return row, records.message(row, mentioned, [])
+
+
+def post(
+    tx: Tx, channel_id: str, user_id: str, content: str, reply_to: str | None,
+) -> dict[str, Any] | automod.Blocked:
+    """Write job: create a message (``POST /channels/:id/messages``, §3.5): :func:`insert_message`,
+    then MESSAGE_CREATE to the channel's viewers. Returns the Message, or the automod Blocked."""
+    made = insert_message(tx, channel_id, user_id, content, reply_to)
+    if isinstance(made, automod.Blocked):
+        return made
+    _row, data = made
     tx.emit(Event("MESSAGE_CREATE", data, viewers_tx(tx, channel_id)))
-    bots.log_message(tx, row)
     return data
 
 
@@ -138,7 +158,7 @@ def list_messages(
     """The §3.5 cursor table; always returned newest first."""
     need_channel(conn, channel_id, user_id)
     rows = cursor_page(conn, table="messages", columns=MESSAGE_COLUMNS, channel_id=channel_id,
-                       before=before, after=after, limit=limit)
+                       before=before, after=after, limit=limit, extra_where="thread_id IS NULL")
     return render(conn, rows, user_id)
 
 
@@ -183,7 +203,7 @@ def edit(tx: Tx, message_id: str, user_id: str, content: str) -> dict[str, Any] 
     hit = automod.check(tx, row["server_id"], user_id, eff, content, tx.now(), is_edit=True)
     if hit is not None:
         if hit.action == "delete":
-            _soft_delete(tx, row)
+            remove(tx, row)
         return automod.enforce(tx, row["server_id"], row["channel_id"], user_id, content, hit)
     names, everyone = parse_mentions(content)
     everyone = everyone and p.has(eff, p.Permission.MANAGE_MESSAGES)
@@ -194,34 +214,62 @@ def edit(tx: Tx, message_id: str, user_id: str, content: str) -> dict[str, Any] 
     )
     _store_mentions(tx, message_id, mentioned)
     fresh = tx.conn.execute(SQL_MESSAGE, (message_id,)).fetchone()
+    return emit_update(tx, fresh, user_id)
+
+
+def emit_update(tx: Tx, row: sqlite3.Row, user_id: str | None) -> dict[str, Any]:
+    """Emit MESSAGE_UPDATE for ``row`` to its channel's viewers and return the Message as
+    ``user_id`` sees it. Each receiver gets its own view when the message has reactions
+    (``reactions[].me``, the poll's ``user_vote``; API.md §6.7), else one shared payload."""
     audience = viewers_tx(tx, row["channel_id"])
-    data = render(tx.conn, [fresh], user_id)[0]
-    if data["reactions"]:
-        # reactions[].me differs per receiver (API.md §6.7)
-        per_user = {uid: render(tx.conn, [fresh], uid)[0] for uid in audience}
+    data = render(tx.conn, [row], user_id)[0]
+    if data["reactions"] or data["poll"] is not None:
+        per_user = {uid: render(tx.conn, [row], uid)[0] for uid in audience}
         tx.emit(Event("MESSAGE_UPDATE", per_user, audience, per_user=True))
-        return data
-    tx.emit(Event("MESSAGE_UPDATE", data, audience))
+    else:
+        tx.emit(Event("MESSAGE_UPDATE", data, audience))
     return data
 
 
 def delete(tx: Tx, message_id: str, user_id: str) -> None:
-    """Soft delete: blank the content at once; author, owner or MANAGE_MESSAGES."""
+    """Write job: soft delete (content blanked at once); author, owner or MANAGE_MESSAGES.
+
+    Cascades, in this order, each an explicit call: a root's thread replies (each with its
+    MESSAGE_DELETE), the message's poll and event, then MESSAGE_DELETE of the message, then
+    (for a thread reply) MESSAGE_UPDATE of its root with the new ``thread_reply_count``.
+    Raises 404 ``unknown_message``, 403 ``missing_permission``. ``DELETE /messages/:id``, §3.5.
+    """
     row, eff = visible_message(tx.conn, message_id, user_id)
     if row["author_id"] != user_id and not p.has(eff, p.Permission.MANAGE_MESSAGES):
         raise ApiError("missing_permission", "You may not delete this message")
     if row["author_id"] != user_id:  # a moderator's delete
         audit.record(tx, row["server_id"], user_id, "message_delete", target_type="message", target_id=message_id,
                      changes={"channel_id": row["channel_id"], "author_id": row["author_id"]})
-    _soft_delete(tx, row)
+    remove(tx, row)
 
 
-def _soft_delete(tx: Tx, row: Any) -> None:
-    """Write step: blank and mark the message deleted, drop its mentions, MESSAGE_DELETE to viewers."""
+def remove(tx: Tx, row: Any) -> None:
+    """Write step: delete message ``row`` with everything that goes with it, each an explicit
+    call, in this order: a root's thread replies (each with its MESSAGE_DELETE), the
+    message's poll and event, the message itself (blanked, unpinned, mentions dropped) with
+    MESSAGE_DELETE, and for a thread reply MESSAGE_UPDATE of its root (the new count)."""
+    audience = viewers_tx(tx, row["channel_id"])
+    if row["thread_id"] is None:
+        threads.delete_replies(tx, row, audience)
+    polls.delete_for_message(tx, row["id"])
+    events.delete_for_message(tx, row["id"])
+    soft_delete(tx, row["id"])
+    tx.emit(Event("MESSAGE_DELETE", {"id": row["id"], "channel_id": row["channel_id"]}, audience))
+    if row["thread_id"] is not None:
+        root = tx.conn.execute(SQL_MESSAGE, (row["thread_id"],)).fetchone()
+        if root is not None:
+            emit_update(tx, root, None)
+
+
+def soft_delete(tx: Tx, message_id: str) -> None:
+    """Blank one message's content, unpin it and drop its mention rows (no event)."""
     tx.conn.execute(
         "UPDATE messages SET deleted = 1, content = '', pinned_at = NULL, pinned_by = NULL WHERE id = ?",
-        (row["id"],),
+        (message_id,),
     )
-    tx.conn.execute("DELETE FROM message_mentions WHERE message_id = ?", (row["id"],))
-    tx.emit(Event("MESSAGE_DELETE", {"id": row["id"], "channel_id": row["channel_id"]},
-                  viewers_tx(tx, row["channel_id"])))
+    tx.conn.execute("DELETE FROM message_mentions WHERE message_id = ?", (message_id,))

@@ -18,10 +18,16 @@ import sqlite3
 
 def cursor_page(
     conn: sqlite3.Connection, *, table: str, columns: str, channel_id: str,
-    before: str | None, after: str | None, limit: int,
+    before: str | None, after: str | None, limit: int, extra_where: str | None = None,
+    extra_args: tuple[object, ...] = (),
 ) -> list[sqlite3.Row]:
-    """Undeleted rows of ``table`` in ``channel_id`` selected by the table above."""
-    where, args = ["channel_id = ?", "deleted = 0"], [channel_id]
+    """Undeleted rows of ``table`` in ``channel_id`` selected by the table above;
+    ``extra_where`` (a fixed SQL condition with ``extra_args``) narrows the rows."""
+    where: list[str] = ["channel_id = ?", "deleted = 0"]
+    args: list[object] = [channel_id]
+    if extra_where is not None:
+        where.append(extra_where)
+        args.extend(extra_args)
     if before is not None:
         where.append("id < ?")
         args.append(before)

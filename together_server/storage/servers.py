@@ -16,7 +16,7 @@ from typing import Any
 from .. import permissions as p
 from .. import records
 from ..errors import ApiError
-from . import audit, overrides, perms, readstate, voice
+from . import audit, overrides, perms, readstate, templates, voice
 from .access import need_member, need_server_bit
 from .db import Event, Tx
 from .perms import member_ids
@@ -34,8 +34,7 @@ SQL_MY_SERVERS = (
 )
 SQL_BROWSE = (
     f"SELECT {SERVER_COLUMNS} FROM servers s WHERE is_public = 1 AND deleted_at IS NULL"
-    " AND NOT EXISTS (SELECT 1 FROM members m WHERE m.server_id = s.id AND m.user_id = ?)"
-    " ORDER BY member_count DESC, created_at DESC, id DESC LIMIT 50"
+    " ORDER BY member_count DESC, created_at DESC, id DESC"
 )
 SQL_MEMBERS = (
     "SELECT m.user_id, m.joined_at, u.username, u.avatar_url, u.chosen_status, u.custom_status,"
@@ -73,8 +72,10 @@ def my_servers(conn: sqlite3.Connection, user_id: str) -> list[dict[str, Any]]:
 
 
 def browse(conn: sqlite3.Connection, user_id: str) -> list[dict[str, Any]]:
-    """Reader: up to 50 public [Server] ``user_id`` is not in, most members first, then newest (``GET /servers/browse``, §4.2)."""
-    return [records.server(r) for r in conn.execute(SQL_BROWSE, (user_id,))]
+    """Reader: every public [Server], the caller's own included (as the Together reference lists
+    them; its client marks the joined ones), most members first, then newest (``GET
+    /servers/browse``, §4.2 round 2, issue 12). ``user_id`` is the caller (any account)."""
+    return [records.server(r) for r in conn.execute(SQL_BROWSE)]
 
 
 def server_for_member(conn: sqlite3.Connection, server_id: str, user_id: str) -> dict[str, Any]:
@@ -115,10 +116,11 @@ def members_for_member(
 
 # -- server writes -------------------------------------------------------------------
 
-def create_server(tx: Tx, owner_id: str, fields: dict[str, Any]) -> dict[str, Any]:
+def create_server(tx: Tx, owner_id: str, fields: dict[str, Any], template_id: str | None = None) -> dict[str, Any]:
     """Write job: create a server from validated ``fields`` (name, icon_url?, is_public?, require_invite?)
-    with ``owner_id`` as owner and first member; returns the Server (§3.3). Emits SERVER_CREATE to
-    the owner. Raises nothing of its own.
+    with ``owner_id`` as owner and first member; returns the Server (§3.3). With ``template_id`` (a
+    key of ``templates.BY_ID``, checked by the caller) its roles and channels are created in the same
+    transaction. Emits SERVER_CREATE to the owner, then the template's ROLE_CREATE / CHANNEL_CREATE.
     """
     sid, now = tx.new_id()
     tx.conn.execute(
@@ -132,6 +134,8 @@ def create_server(tx: Tx, owner_id: str, fields: dict[str, Any]) -> dict[str, An
     assert row is not None
     data = records.server(row)
     tx.emit(Event("SERVER_CREATE", data, {owner_id}))
+    if template_id is not None:
+        templates.apply(tx, sid, owner_id, template_id)
     return data
 
 

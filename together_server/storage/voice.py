@@ -16,7 +16,7 @@ from typing import Any
 
 from .. import permissions as p
 from ..errors import ApiError
-from . import perms
+from . import golive, perms
 from .access import need_bit, need_channel, need_not_timed_out
 from .db import Event, Tx
 
@@ -63,6 +63,16 @@ def left(row: sqlite3.Row) -> dict[str, Any]:
 
 def _emit_leave(tx: Tx, row: sqlite3.Row, audience: frozenset[str] | set[str] | None = None) -> None:
     users = perms.viewers(tx.conn, row["channel_id"]) if audience is None else audience
+    tx.emit(Event("VOICE_STATE_UPDATE", left(row), users))
+
+
+def _end(tx: Tx, row: sqlite3.Row, audience: frozenset[str] | set[str] | None = None) -> None:
+    """The one way a voice state ends: its Go Live stream ends first (GO_LIVE_STOP), then
+    the row goes and the VOICE_STATE_UPDATE leave is sent, both to ``audience`` (None: the
+    channel's viewers)."""
+    users = perms.viewers(tx.conn, row["channel_id"]) if audience is None else audience
+    golive.end_for_voice_state(tx, row["user_id"], users)
+    tx.conn.execute(SQL_DELETE, (row["user_id"],))
     tx.emit(Event("VOICE_STATE_UPDATE", left(row), users))
 
 
@@ -129,6 +139,8 @@ def join(tx: Tx, channel_id: str, user_id: str, session_id: str | None) -> tuple
         return state(_current(tx.conn, user_id), username=False), False  # type: ignore[arg-type]
     new_viewers = perms.viewers(tx.conn, channel_id)
     if old is not None:
+        # the stream stays in the channel it was started in: it ends with the move
+        golive.end_for_voice_state(tx, user_id, perms.viewers(tx.conn, old["channel_id"]))
         tx.conn.execute(SQL_DELETE, (user_id,))
         old_viewers = perms.viewers(tx.conn, old["channel_id"])
         if old["server_id"] == chan["server_id"]:
@@ -166,16 +178,14 @@ def update(tx: Tx, channel_id: str, user_id: str, changes: dict[str, bool]) -> d
 def leave(tx: Tx, channel_id: str, user_id: str) -> None:
     """DELETE /channels/:id/voice; 404 unknown_channel / not_in_voice."""
     row = _participant(tx, channel_id, user_id)
-    tx.conn.execute(SQL_DELETE, (user_id,))
-    _emit_leave(tx, row)
+    _end(tx, row)
 
 
 def end_session(tx: Tx, session_id: str) -> int:
     """The gateway session ``session_id`` ended: its voice state (if any) leaves (§6.5)."""
     rows = tx.conn.execute(SQL_BY_SESSION, (session_id,)).fetchall()
     for row in rows:
-        tx.conn.execute(SQL_DELETE, (row["user_id"],))
-        _emit_leave(tx, row)
+        _end(tx, row)
     return len(rows)
 
 
@@ -184,8 +194,7 @@ def end_for_member(tx: Tx, server_id: str, user_id: str) -> None:
     the VOICE_STATE_UPDATE leave goes to the channel's viewers after the removal (§4.6)."""
     row = _current(tx.conn, user_id)
     if row is not None and row["server_id"] == server_id:
-        tx.conn.execute(SQL_DELETE, (user_id,))
-        _emit_leave(tx, row)
+        _end(tx, row)
 
 
 def end_for_channel(tx: Tx, channel_id: str) -> None:
@@ -195,16 +204,14 @@ def end_for_channel(tx: Tx, channel_id: str) -> None:
     if rows:
         audience = perms.viewers(tx.conn, channel_id)
         for row in rows:
-            tx.conn.execute(SQL_DELETE, (row["user_id"],))
-            _emit_leave(tx, row, audience)
+            _end(tx, row, audience)
 
 
 def end_for_server(tx: Tx, server_id: str, audience: set[str]) -> None:
     """Step of ``servers.delete_server``, before the tombstone: every voice state of the server
     ends, each leave to ``audience`` (its members, taken before the deletion; §4.6)."""
     for row in tx.conn.execute(SQL_BY_SERVER, (server_id,)).fetchall():
-        tx.conn.execute(SQL_DELETE, (row["user_id"],))
-        _emit_leave(tx, row, audience)
+        _end(tx, row, audience)
 
 
 def end_for_lost_view(tx: Tx, channel_id: str, user_id: str) -> None:
@@ -212,5 +219,4 @@ def end_for_lost_view(tx: Tx, channel_id: str, user_id: str) -> None:
     their voice state there ends, the leave to the channel's viewers and the user (§4.6, §6.7)."""
     row = _current(tx.conn, user_id)
     if row is not None and row["channel_id"] == channel_id:
-        tx.conn.execute(SQL_DELETE, (user_id,))
-        _emit_leave(tx, row, perms.viewers(tx.conn, channel_id) | {user_id})
+        _end(tx, row, perms.viewers(tx.conn, channel_id) | {user_id})
