@@ -183,6 +183,16 @@ ROUTES_BY_SECTION: dict[str, tuple[tuple[str, str], ...]] = {
     "issue 14 LAN": (
         ("GET", "/instance/lan"),
     ),
+    "issue 13 webhooks": (
+        ("GET", "/servers/{}/webhooks"),
+        ("POST", "/servers/{}/webhooks"),
+        ("GET", "/servers/{}/webhooks/{}"),
+        ("PATCH", "/servers/{}/webhooks/{}"),
+        ("DELETE", "/servers/{}/webhooks/{}"),
+        ("POST", "/servers/{}/webhooks/{}/test"),
+        ("GET", "/servers/{}/webhooks/{}/deliveries"),
+        ("POST", "/webhooks/{}/{}"),
+    ),
 }
 
 #: Every route of API.md plus the routes of later issues (issue 13: audit log, automod, webhooks,
@@ -201,6 +211,7 @@ NO_AUTH_ROUTES: frozenset[tuple[str, str]] = frozenset(
         ("GET", "/instance/registration-mode"),
         ("GET", "/instance/lan"),
         ("GET", "/health"),
+        ("POST", "/webhooks/{}/{}"),
         ("GET", "/docs"),
         ("GET", "/docs/openapi.yaml"),
         ("GET", "/docs/openapi.json"),

@@ -222,6 +222,16 @@ async def pinned(w: World, who: Api, users: Users) -> dict[str, Any]:
     return {"message_id": mid, "channel_id": w.cid}
 
 
+async def a_webhook(w: World, who: Api, users: Users) -> dict[str, Any]:
+    r = await w.owner.post(f"/servers/{w.sid}/webhooks", json={"name": "hook", "channel_id": w.cid})
+    assert r.status_code == 201, r.text
+    return {"server_id": w.sid, "webhook_id": r.json()["webhook"]["id"]}
+
+
+async def a_webhook_patch(w: World, who: Api, users: Users) -> dict[str, Any]:
+    return {**await a_webhook(w, who, users), "json": {"name": "renamed"}}
+
+
 async def new_word(w: World, who: Api, users: Users) -> dict[str, Any]:
     return {"server_id": w.sid, "json": {"word": f"word{id(who)}"}}
 
@@ -309,6 +319,15 @@ TABLE: dict[tuple[str, str], Row | NA] = {
     ("POST", S + "/automod/words"): Row("bit", 201, "MANAGE_AUTOMOD", prep=new_word),
     ("DELETE", S + "/automod/words/<word>"): Row("bit", 404, "MANAGE_AUTOMOD", prep=p(server_id=srv, word="nope")),
     ("GET", S + "/automod/logs"): Row("bit", 200, "MANAGE_AUTOMOD", prep=p(server_id=srv)),
+    ("GET", S + "/webhooks"): Row("bit", 200, "MANAGE_WEBHOOKS", prep=p(server_id=srv)),
+    ("POST", S + "/webhooks"): Row("bit", 201, "MANAGE_WEBHOOKS", prep=p(server_id=srv,
+                                                                         json=lambda w: {"name": "hook", "channel_id": w.cid})),
+    ("GET", S + "/webhooks/<webhook_id>"): Row("bit", 200, "MANAGE_WEBHOOKS", prep=a_webhook),
+    ("PATCH", S + "/webhooks/<webhook_id>"): Row("bit", 200, "MANAGE_WEBHOOKS", prep=a_webhook_patch),
+    ("DELETE", S + "/webhooks/<webhook_id>"): Row("bit", 204, "MANAGE_WEBHOOKS", prep=a_webhook),
+    ("POST", S + "/webhooks/<webhook_id>/test"): Row("bit", 400, "MANAGE_WEBHOOKS", prep=a_webhook),  # incoming: 400
+    ("GET", S + "/webhooks/<webhook_id>/deliveries"): Row("bit", 200, "MANAGE_WEBHOOKS", prep=a_webhook),
+    ("POST", "/webhooks/<webhook_id>/<token>"): NA("no account: the token is the credential (tests/test_webhooks.py)"),
     ("POST", S + "/members/<user_id>/timeout"): Row("bit", 200, "MUTE_MEMBERS", prep=victim_to_time_out),
     ("DELETE", S + "/members/<user_id>/timeout"): Row("bit", 204, "MUTE_MEMBERS", prep=timed_out_victim),
     # -- invites (§4.3)

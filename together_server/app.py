@@ -50,7 +50,7 @@ ID_CODES = {
     "server_id": "unknown_server", "channel_id": "unknown_channel", "message_id": "unknown_message",
     "user_id": "unknown_user", "role_id": "unknown_role", "invite_id": "unknown_invite",
     "code": "unknown_invite", "bot_id": "unknown_bot", "override_id": "unknown_override",
-    "dm_id": "unknown_channel", "poll_id": "unknown_poll", "emoji_id": "unknown_emoji",
+    "dm_id": "unknown_channel", "poll_id": "unknown_poll", "emoji_id": "unknown_emoji", "webhook_id": "unknown_webhook",
 }
 _SLASH = "\uffff"  # stands for an encoded slash while re-matching
 

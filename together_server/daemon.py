@@ -25,7 +25,7 @@ import trio
 from hypercorn.config import Config as HypercornConfig
 from hypercorn.trio import serve
 
-from . import serving
+from . import serving, webhook_delivery
 from .app import create_app
 from .auth.passwords import Passwords
 from .auth.request import Authenticator
@@ -264,6 +264,7 @@ async def _serve(
             hub.start(st, nursery)
             nursery.start_soon(_restarting, audit.purge_loop, db, cfg.audit_log.retention_days,
                                cfg.audit_log.purge_batch)
+            nursery.start_soon(_restarting, webhook_delivery.run, db, cfg.webhooks)
             served = trio.Event()
             st.extras["http_scope"] = http_scope = trio.CancelScope()
 

@@ -39,12 +39,13 @@ from . import (
     threads,
     users,
     voice,
+    webhooks,
 )
 
 BLUEPRINT_MODULES = (
     auth, users, servers, members, invites, channels, messages, meta, roles, overrides, moderation,
     search, bots, ice, docs, dms, reactions, pins, readstate, voice, gateway_route,
-    audit, automod, lan,
+    audit, automod, lan, webhooks,
     threads, polls, events, golive, previews, gifs,
 )
 

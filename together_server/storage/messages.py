@@ -14,7 +14,7 @@ from typing import Any
 from .. import permissions as p
 from .. import records
 from ..errors import ApiError
-from . import audit, automod, bots, events, polls, reactions, threads
+from . import audit, automod, bots, events, polls, reactions, threads, webhooks
 from .access import need_bit, need_channel, need_channel_tx, need_not_timed_out_tx, viewers_tx
 from .db import Event, Tx
 from .paging import cursor_page
@@ -119,23 +119,37 @@ def insert_message(
     hit = automod.check(tx, chan["server_id"], user_id, eff, content, now)
     if hit is not None:
         return automod.enforce(tx, chan["server_id"], channel_id, user_id, content, hit)
+    return store_message(tx, mid, now, chan["server_id"], channel_id, user_id, content, reply_to,
+                         p.has(eff, p.Permission.MANAGE_MESSAGES), thread_id)
+
+
+def store_message(
+    tx: Tx, mid: str, now: str, server_id: str, channel_id: str, author_id: str, content: str,
+    reply_to: str | None, may_mention_everyone: bool, thread_id: str | None = None,
+) -> tuple[dict[str, Any], dict[str, Any]]:
+    """Write step after the checks (``insert_message``; an incoming webhook's post): message
+    ``mid`` with its mention rows, ``bots.log_message``, then ``webhooks.enqueue``
+    (``message.created`` to the server's outgoing webhooks, issue 13). Returns ``(row,
+    Message)``; emits nothing (the caller sends MESSAGE_CREATE or its own event)."""
     names, everyone = parse_mentions(content)
-    everyone = everyone and p.has(eff, p.Permission.MANAGE_MESSAGES)
-    mentioned = _resolve_mentions(tx.conn, chan["server_id"], names)
+    everyone = everyone and may_mention_everyone
+    mentioned = _resolve_mentions(tx.conn, server_id, names)
     tx.conn.execute(
         "INSERT INTO messages (id, channel_id, server_id, author_id, content, reply_to, mention_everyone,"
         " created_at, thread_id) VALUES (?, ?, ?, ?, ?, ?, ?, ?, ?)",
-        (mid, channel_id, chan["server_id"], user_id, content, reply_to, int(everyone), now, thread_id),
+        (mid, channel_id, server_id, author_id, content, reply_to, int(everyone), now, thread_id),
     )
     if mentioned:  # a new message has no mention rows to replace
         _store_mentions(tx, mid, mentioned)
     row = {
-        "id": mid, "channel_id": channel_id, "server_id": chan["server_id"], "author_id": user_id,
+        "id": mid, "channel_id": channel_id, "server_id": server_id, "author_id": author_id,
         "content": content, "reply_to": reply_to, "mention_everyone": int(everyone), "edited_at": None,
         "deleted": 0, "created_at": now, "pinned_by": None, "pinned_at": None, "thread_id": thread_id,
     }
     bots.log_message(tx, row)  # a bot author's post is logged (§4.7; no event)
-    return row, records.message(row, mentioned, [])
+    data = records.message(row, mentioned, [])
+    webhooks.enqueue(tx, server_id, "message.created", data)
+    return row, data
 
 
 def post(
@@ -214,7 +228,9 @@ def edit(tx: Tx, message_id: str, user_id: str, content: str) -> dict[str, Any] 
     )
     _store_mentions(tx, message_id, mentioned)
     fresh = tx.conn.execute(SQL_MESSAGE, (message_id,)).fetchone()
-    return emit_update(tx, fresh, user_id)
+    data = emit_update(tx, fresh, user_id)
+    webhooks.enqueue(tx, row["server_id"], "message.updated", data)
+    return data
 
 
 def emit_update(tx: Tx, row: sqlite3.Row, user_id: str | None) -> dict[str, Any]:
@@ -260,6 +276,7 @@ def remove(tx: Tx, row: Any) -> None:
     events.delete_for_message(tx, row["id"])
     soft_delete(tx, row["id"])
     tx.emit(Event("MESSAGE_DELETE", {"id": row["id"], "channel_id": row["channel_id"]}, audience))
+    webhooks.enqueue(tx, row["server_id"], "message.deleted", {"id": row["id"], "channel_id": row["channel_id"]})
     if row["thread_id"] is not None:
         root = tx.conn.execute(SQL_MESSAGE, (row["thread_id"],)).fetchone()
         if root is not None:

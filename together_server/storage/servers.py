@@ -16,7 +16,7 @@ from typing import Any
 from .. import permissions as p
 from .. import records
 from ..errors import ApiError
-from . import audit, overrides, perms, readstate, templates, voice
+from . import audit, overrides, perms, readstate, templates, voice, webhooks
 from .access import need_member, need_server_bit
 from .db import Event, Tx
 from .perms import member_ids
@@ -219,6 +219,7 @@ def add_member(tx: Tx, server_id: str, user_id: str, online: Online) -> None:
     tx.emit(Event("SERVER_CREATE", records.server(row), {user_id}))
     member = list_members(tx.conn, server_id, now, online, only=user_id)[0]
     tx.emit(Event("MEMBER_JOIN", {**member, "server_id": server_id}, member_ids(tx.conn, server_id)))
+    webhooks.enqueue(tx, server_id, "member.joined", {"server_id": server_id, "user_id": user_id})
 
 
 def join(tx: Tx, server_id: str, user_id: str, online: Online) -> None:
@@ -247,7 +248,8 @@ def remove_member(tx: Tx, server_id: str, user_id: str, event: Event | None) -> 
     4. ``overrides.drop_member``: each user override of theirs goes, ``CHANNEL_OVERRIDE_DELETE``
        to that channel's remaining viewers;
     5. ``voice.end_for_member``: their voice state there ends, ``VOICE_STATE_UPDATE`` leave to
-       the channel's remaining viewers (§4.6).
+       the channel's remaining viewers (§4.6);
+    6. ``webhooks.enqueue``: ``member.left`` to the server's outgoing webhooks (issue 13).
     """
     if event is not None:
         tx.emit(event)
@@ -257,6 +259,7 @@ def remove_member(tx: Tx, server_id: str, user_id: str, event: Event | None) -> 
     readstate.drop_member(tx, server_id, user_id)
     overrides.drop_member(tx, server_id, user_id)
     voice.end_for_member(tx, server_id, user_id)
+    webhooks.enqueue(tx, server_id, "member.left", {"server_id": server_id, "user_id": user_id})
 
 
 def leave(tx: Tx, server_id: str, user_id: str) -> None:
