@@ -101,7 +101,7 @@ class RateLimitConfig:
     """`[ratelimit]`: `enabled` plus the auth, user, ip and bot token buckets (API.md §5, §9)."""
     enabled: bool = True
     auth: Bucket = Bucket(5, 2.0)
-    user: Bucket = Bucket(30, 15.0)
+    user: Bucket = Bucket(600, 100.0)
     ip: Bucket = Bucket(20, 10.0)
     bot: Bucket = Bucket(50, 50.0)
 

@@ -96,7 +96,7 @@ class BucketConfig:
 # §9 defaults.
 DEFAULT_BUCKETS: Final[Mapping[str, BucketConfig]] = {
     "auth": BucketConfig(5, 2.0),
-    "user": BucketConfig(30, 15.0),
+    "user": BucketConfig(600, 100.0),
     "bot": BucketConfig(50, 50.0),
     "ip": BucketConfig(20, 10.0),
 }
