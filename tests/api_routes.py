@@ -182,6 +182,7 @@ ROUTES_BY_SECTION: dict[str, tuple[tuple[str, str], ...]] = {
     ),
     "issue 14 LAN": (
         ("GET", "/instance/lan"),
+        ("GET", "/instance/lan/qr.svg"),
     ),
     "issue 13 webhooks": (
         ("GET", "/servers/{}/webhooks"),
@@ -210,6 +211,7 @@ NO_AUTH_ROUTES: frozenset[tuple[str, str]] = frozenset(
         ("POST", "/auth/logout"),
         ("GET", "/instance/registration-mode"),
         ("GET", "/instance/lan"),
+        ("GET", "/instance/lan/qr.svg"),
         ("GET", "/health"),
         ("POST", "/webhooks/{}/{}"),
         ("GET", "/docs"),

@@ -102,3 +102,21 @@ async def test_unreadable_certificate_refuses_to_start(tmp_path: Path) -> None:
 
     err = find_daemon_error(info.value)
     assert isinstance(err, DaemonError) and "tls_cert" in str(err)
+
+
+async def test_qr_code_of_a_url_as_svg(nursery: trio.Nursery, tmp_path: Path) -> None:
+    running = await nursery.start(run_daemon, make_config(tmp_path / "data"))
+
+    def fetch() -> list[httpx.Response]:
+        with httpx.Client(base_url=running.url, timeout=10) as c:
+            return [c.get("/instance/lan/qr.svg", params={"text": "https://10.0.0.5:8080/#/invite/abc"}),
+                    c.get("/instance/lan/qr.svg", params={"text": "javascript:alert(1)"}),
+                    c.get("/instance/lan/qr.svg"),
+                    c.get("/instance/lan/qr.svg", params={"text": "https://x/" + "a" * 1100})]
+
+    ok, js, missing, long = await trio.to_thread.run_sync(fetch)
+    assert ok.status_code == 200 and ok.headers["content-type"] == "image/svg+xml"
+    assert ok.text.startswith("<svg") and "<script" not in ok.text
+    for bad in (js, missing, long):
+        assert bad.status_code == 400 and bad.json()["code"] == "validation_failed"
+    running.shutdown()
