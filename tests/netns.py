@@ -12,9 +12,12 @@ from __future__ import annotations
 import ctypes
 import os
 import shutil
+import signal
 import subprocess
+import sys
 import threading
 from collections.abc import Callable
+from pathlib import Path
 from typing import Any, TypeVar
 
 T = TypeVar("T")
@@ -100,3 +103,52 @@ def enter(ns: str) -> None:
             raise OSError(err, os.strerror(err))
     finally:
         os.close(fd)
+
+
+class LanHost:
+    """``together-server serve --lan`` running in namespace ``ns``; ``out`` is its stdout."""
+
+    def __init__(self, pair: Pair, data_dir: Path, config: Path, port: int) -> None:
+        self.pair, self.data_dir, self.config, self.port = pair, data_dir, config, port
+        self.out = ""
+        self.proc: subprocess.Popen[str] | None = None
+
+    def start(self) -> str:
+        self.out = ""
+        self.proc = subprocess.Popen(
+            [*self.pair.exec_args(self.pair.a), sys.executable, "-m", "together_server", "serve", "--lan",
+             "--port", str(self.port), "--config", str(self.config), "--data-dir", str(self.data_dir)],
+            stdout=subprocess.PIPE, stderr=subprocess.PIPE, text=True,
+        )
+        done = threading.Event()
+
+        def pump() -> None:
+            assert self.proc is not None and self.proc.stdout is not None
+            for line in self.proc.stdout:
+                self.out += line
+                if "CA SHA-256" in line:
+                    done.set()
+            done.set()
+        self.threads = [threading.Thread(target=pump, daemon=True),
+                        threading.Thread(target=lambda: self.proc.stderr.read(), daemon=True)]  # type: ignore[union-attr]
+        for t in self.threads:
+            t.start()
+        assert done.wait(60), "no banner within 60 s"
+        assert self.proc.poll() is None, f"serve --lan exited: {self.out}"
+        return self.out
+
+    def stop(self) -> None:
+        if self.proc is not None and self.proc.poll() is None:
+            os.kill(self.proc.pid, signal.SIGTERM)  # our own child, by PID
+            try:
+                self.proc.wait(20)
+            except subprocess.TimeoutExpired:
+                self.proc.kill()
+                self.proc.wait(5)
+        if self.proc is not None:
+            for t in self.threads:
+                t.join(10)
+            for pipe in (self.proc.stdout, self.proc.stderr):
+                if pipe is not None:
+                    pipe.close()
+        self.proc = None

@@ -12,19 +12,16 @@ from __future__ import annotations
 
 import os
 import re
-import signal
 import ssl
 import subprocess
 import sys
-import threading
 import time
 from collections.abc import Iterator
-from pathlib import Path
 from typing import Any
 
 import httpx
 import pytest
-from netns import Pair, available
+from netns import LanHost, Pair, available
 
 from together_server.lan import certs
 
@@ -34,62 +31,13 @@ if reason:  # CI runs as root with iproute2 (.ci/run installs it): this never sk
     pytest.skip(reason, allow_module_level=True)
 
 
-class Host:
-    """``together-server serve --lan`` running in namespace ``ns``; ``out`` is its stdout."""
-
-    def __init__(self, pair: Pair, data_dir: Path, config: Path) -> None:
-        self.pair, self.data_dir, self.config = pair, data_dir, config
-        self.out = ""
-        self.proc: subprocess.Popen[str] | None = None
-
-    def start(self) -> str:
-        self.out = ""
-        self.proc = subprocess.Popen(
-            [*self.pair.exec_args(self.pair.a), sys.executable, "-m", "together_server", "serve", "--lan",
-             "--port", str(PORT), "--config", str(self.config), "--data-dir", str(self.data_dir)],
-            stdout=subprocess.PIPE, stderr=subprocess.PIPE, text=True,
-        )
-        done = threading.Event()
-
-        def pump() -> None:
-            assert self.proc is not None and self.proc.stdout is not None
-            for line in self.proc.stdout:
-                self.out += line
-                if "CA SHA-256" in line:
-                    done.set()
-            done.set()
-        self.threads = [threading.Thread(target=pump, daemon=True),
-                        threading.Thread(target=lambda: self.proc.stderr.read(), daemon=True)]  # type: ignore[union-attr]
-        for t in self.threads:
-            t.start()
-        assert done.wait(60), "no banner within 60 s"
-        assert self.proc.poll() is None, f"serve --lan exited: {self.out}"
-        return self.out
-
-    def stop(self) -> None:
-        if self.proc is not None and self.proc.poll() is None:
-            os.kill(self.proc.pid, signal.SIGTERM)  # our own child, by PID
-            try:
-                self.proc.wait(20)
-            except subprocess.TimeoutExpired:
-                self.proc.kill()
-                self.proc.wait(5)
-        if self.proc is not None:
-            for t in self.threads:
-                t.join(10)
-            for pipe in (self.proc.stdout, self.proc.stderr):
-                if pipe is not None:
-                    pipe.close()
-        self.proc = None
-
-
 @pytest.fixture(scope="module")
-def lan(tmp_path_factory: pytest.TempPathFactory) -> Iterator[tuple[Pair, Host]]:
+def lan(tmp_path_factory: pytest.TempPathFactory) -> Iterator[tuple[Pair, LanHost]]:
     base = tmp_path_factory.mktemp("lan")
     config = base / "together.toml"
     config.write_text('[auth]\nargon2_memory_kib = 64\nargon2_time_cost = 1\n[ratelimit]\nenabled = false\n')
     with Pair(f"{os.getpid() % 100000}", subnet=77) as pair:
-        host = Host(pair, base / "data", config)
+        host = LanHost(pair, base / "data", config, PORT)
         host.start()
         try:
             yield pair, host
@@ -103,7 +51,7 @@ def _fingerprint(out: str, label: str = "Certificate SHA-256") -> str:
     return m.group(1)
 
 
-def test_banner_prints_every_url_the_local_name_a_qr_and_the_trust_page(lan: tuple[Pair, Host]) -> None:
+def test_banner_prints_every_url_the_local_name_a_qr_and_the_trust_page(lan: tuple[Pair, LanHost]) -> None:
     pair, host = lan
     out = host.out
     assert f"https://{pair.v4_a}:{PORT}/" in out
@@ -140,7 +88,7 @@ def _guest(pair: Pair, printed: str) -> dict[str, Any]:
     return out
 
 
-def test_guest_trusts_the_ca_and_opens_https_on_ipv4_and_ipv6(lan: tuple[Pair, Host]) -> None:
+def test_guest_trusts_the_ca_and_opens_https_on_ipv4_and_ipv6(lan: tuple[Pair, LanHost]) -> None:
     pair, host = lan
     got = pair.run_in(pair.b, _guest, pair, host.out)
     status, kind, page = got["page"]
@@ -190,7 +138,7 @@ def _browse(seconds: float) -> dict[str, Any]:
     return seen
 
 
-def test_mdns_announcement_seen_from_the_other_namespace(lan: tuple[Pair, Host]) -> None:
+def test_mdns_announcement_seen_from_the_other_namespace(lan: tuple[Pair, LanHost]) -> None:
     from together_server import __version__
     from together_server.lan.mdns import HTTPS, TOGETHER
 
@@ -207,7 +155,7 @@ def test_mdns_announcement_seen_from_the_other_namespace(lan: tuple[Pair, Host])
     assert seen[HTTPS]["txt"]["path"] == "/"
 
 
-def test_discover_lists_the_server(lan: tuple[Pair, Host]) -> None:
+def test_discover_lists_the_server(lan: tuple[Pair, LanHost]) -> None:
     pair, host = lan
     done = subprocess.run(
         [*pair.exec_args(pair.b), sys.executable, "-m", "together_server", "discover", "--seconds", "4"],
@@ -219,7 +167,7 @@ def test_discover_lists_the_server(lan: tuple[Pair, Host]) -> None:
     assert _fingerprint(host.out) in done.stdout
 
 
-def test_new_address_after_restart_gets_a_new_leaf_under_the_same_ca(lan: tuple[Pair, Host]) -> None:
+def test_new_address_after_restart_gets_a_new_leaf_under_the_same_ca(lan: tuple[Pair, LanHost]) -> None:
     pair, host = lan
     before, ca_before = _fingerprint(host.out), _fingerprint(host.out, "CA SHA-256")
     host.stop()
