@@ -34,8 +34,8 @@ def app_routes(running: Running) -> set[tuple[str, str]]:
     app = create_app(attrs.evolve(running.state))
     out = set()
     for rule in app.url_map.iter_rules():
-        if rule.endpoint == "static":
-            continue
+        if rule.endpoint == "static" or rule.endpoint.startswith("web."):
+            continue  # the web client's files are not API operations (API.md §1.1)
         for method in rule.methods or ():
             if method not in ("HEAD", "OPTIONS"):
                 out.add((method, normalise_path(rule.rule)))

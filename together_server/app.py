@@ -184,7 +184,7 @@ def create_app(st: AppState) -> QuartTrio:
         policy = POLICIES.get(endpoint, "any")
         who = st.auth.resolve(headers_in.get("Authorization"))
         ctx.caller = who
-        if limits_on and endpoint != "meta.health":
+        if limits_on and endpoint != "meta.health" and not endpoint.startswith("web."):  # web: static files
             ip = limiting.peer_ip(st, req.remote_addr, headers_in.getlist("X-Forwarded-For"))
             rl_headers, refusal = limiting.check(st, auth_route=endpoint in AUTH_BUCKET, who=who, ip=ip)
             ctx.ratelimit_headers = rl_headers

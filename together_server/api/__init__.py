@@ -39,6 +39,7 @@ from . import (
     threads,
     users,
     voice,
+    web,
     webhooks,
 )
 
@@ -47,6 +48,7 @@ BLUEPRINT_MODULES = (
     search, bots, ice, docs, dms, reactions, pins, readstate, voice, gateway_route,
     audit, automod, lan, webhooks,
     threads, polls, events, golive, previews, gifs,
+    web,
 )
 
 
