@@ -134,6 +134,7 @@ ROUTES_BY_SECTION: dict[str, tuple[tuple[str, str], ...]] = {
         ("DELETE", "/channels/{}/messages/{}/reactions/{}"),
         ("DELETE", "/channels/{}/messages/{}/reactions/{}/{}"),
         ("GET", "/channels/{}/messages/{}/reactions"),
+        ("GET", "/channels/{}/messages/{}/reactions/{}"),  # extension: who reacted (issue 11)
     ),
     "4.10 pins": (
         ("POST", "/channels/{}/messages/{}/pin"),

@@ -370,6 +370,7 @@ TABLE: dict[tuple[str, str], Row | NA] = {
         "bit", 204, "VIEW_CHANNEL", prep=own_reaction),
     ("DELETE", CM + "/reactions/<emoji>/<user_id>"): Row("bit", 204, "MANAGE_MESSAGES", prep=others_reaction),
     ("GET", CM + "/reactions"): Row("bit", 200, "VIEW_CHANNEL", prep=p(channel_id=ch, message_id=msg)),
+    ("GET", CM + "/reactions/<emoji>"): Row("bit", 200, "VIEW_CHANNEL", prep=p(channel_id=ch, message_id=msg, emoji=EMOJI)),
     ("POST", CM + "/pin"): Row("bit", 204, "MANAGE_MESSAGES", prep=owner_message),
     ("DELETE", CM + "/pin"): Row("bit", 204, "MANAGE_MESSAGES", prep=pinned),
     ("GET", C + "/pinned-messages"): Row("bit", 200, "VIEW_CHANNEL", prep=p(channel_id=ch)),
@@ -398,6 +399,9 @@ TABLE: dict[tuple[str, str], Row | NA] = {
     ("GET", "/giphy/search"): Row("auth", 404),  # no [giphy] api_key: feature_disabled
     # -- the gateway
     ("GET", "/ws"): NA("WebSocket gateway: credentials are checked in the handshake (§6.1), by its own tests"),
+    # -- the bundled web client's static files (issue 11): no credentials by design
+    ("GET", "/"): NA("web client HTML shell, public like any web page (tests/test_web_static.py)"),
+    ("GET", "/app/<name>"): NA("web client files, public like any web page (tests/test_web_static.py)"),
 }
 
 

@@ -238,3 +238,28 @@ async def test_emoji_made_of_slashes_and_control_characters(users: Users) -> Non
     for raw in ("a%0Ab", "a%0Db", "%0A"):
         r = await bob.put(base + raw)
         assert r.status_code == 400 and r.json()["code"] == "validation_failed", (raw, r.text)
+
+
+async def test_who_reacted_lists_users_earliest_first(shared: Running) -> None:
+    """GET …/reactions/:emoji (extension, issue 11): who reacted, by username; viewers only."""
+    users = Users(shared.url)
+    try:
+        owner, bob, eve = await users.new("own"), await users.new("bob"), await users.new("eve")
+        srv = await owner.server()
+        await owner.invite_and_join(srv["id"], bob)
+        ch = await owner.channel(srv["id"])
+        msg = await owner.send(ch["id"], "react to me")
+        base = f"/channels/{ch['id']}/messages/{msg['id']}/reactions/"
+        e = quote("👍")
+        assert (await bob.put(base + e)).status_code == 204
+        assert (await owner.put(base + e)).status_code == 204
+        r = await owner.get(base + e)
+        assert r.status_code == 200
+        assert [u["username"] for u in r.json()] == sorted([bob.user["username"], owner.user["username"]], key=str.lower)
+        assert set(r.json()[0]) == {"id", "username", "avatar_url", "is_bot"}
+        r = await owner.get(base + quote("🎉"))
+        assert r.status_code == 200 and r.json() == []
+        r = await eve.get(base + e)
+        assert r.status_code == 404 and r.json()["code"] == "unknown_channel"
+    finally:
+        await users.close()

@@ -59,10 +59,19 @@ async def list_reactions(channel_id: str, message_id: str) -> Response:
     return json(await state().db.read(store.list_reactions, cid, mid, caller().user_id))
 
 
-@route(bp, BASE + "/<emoji:emoji>", ["PUT", "DELETE"])
+@route(bp, BASE + "/<emoji:emoji>", ["GET", "PUT", "DELETE"])
 async def reaction(channel_id: str, message_id: str, emoji: str) -> Response:
-    """PUT/DELETE ``…/reactions/:emoji`` (and, when the decoded emoji held a ``/``, the
-    two-segment form below, told apart by the raw path)."""
+    """GET/PUT/DELETE ``…/reactions/:emoji`` (and, when the decoded emoji held a ``/``, the
+    two-segment form below, told apart by the raw path). GET (extension, issue 11): 200
+    ``[{id, username, avatar_url, is_bot}]``, who reacted with it, by username (≤ 100)."""
+    if request.method == "GET":
+        tail = _tail()
+        if len(tail) != 1:
+            raise ApiError("method_not_allowed", headers={"Allow": "DELETE"})
+        cid = path_id(channel_id, "unknown_channel")
+        mid = path_id(message_id, "unknown_message")
+        em = store.parse_emoji(tail[0])
+        return json(await state().db.read(store.list_users, cid, mid, caller().user_id, em))
     return await _reaction(channel_id, message_id)
 
 

@@ -86,6 +86,18 @@ def list_reactions(conn: sqlite3.Connection, channel_id: str, message_id: str, u
     return load(conn, [message_id], user_id).get(message_id, [])
 
 
+def list_users(conn: sqlite3.Connection, channel_id: str, message_id: str, user_id: str, emoji: str,
+               limit: int = 100) -> list[dict[str, Any]]:
+    """``GET …/reactions/:emoji`` (extension, issue 11 "who reacted"): the users who reacted
+    with ``emoji``, by username (case-insensitive), at most ``limit`` (100): ``[{id, username, avatar_url,
+    is_bot}]``; ``[]`` when nobody did. 404 unknown_channel / unknown_message as for the list."""
+    _target(conn, channel_id, message_id, user_id)
+    rows = conn.execute(
+        "SELECT u.id, u.username, u.avatar_url, u.is_bot FROM reactions r JOIN users u ON u.id = r.user_id"
+        " WHERE r.message_id = ? AND r.emoji = ? ORDER BY u.username COLLATE NOCASE, u.id LIMIT ?", (message_id, emoji, limit)).fetchall()
+    return [{"id": r[0], "username": r[1], "avatar_url": r[2], "is_bot": bool(r[3])} for r in rows]
+
+
 def add(tx: Tx, channel_id: str, message_id: str, user_id: str, emoji: str, limit: int) -> bool:
     """``PUT …/reactions/:emoji``. Returns True when added (REACTION_ADD sent), False when
     the caller had already reacted with it. Order: 404 -> 403 missing_permission

@@ -1,7 +1,7 @@
 // What views ask for: message pages (cursor paging, a bounded window), acks, navigation.
 
 import { api } from "./api.js";
-import { S, bucket, changed, insertMessages, learnUser, toast, dmById } from "./store.js";
+import { S, bucket, changed, insertMessages, learnUser, toast, dmById, sortChannels } from "./store.js";
 
 export const WINDOW = 200;  // at most this many messages of a channel are kept (and rendered)
 const PAGE = 50;
@@ -97,12 +97,16 @@ export function ack(cid) {
   if (!S.unread[cid] && !S.mentions[cid] && acked[cid] === newest) return;
   if (acked[cid] === newest && newest) return;
   acked[cid] = newest;
-  S.unread[cid] = 0;
-  S.mentions[cid] = 0;
-  changed();
-  const path = isDm(cid) ? `/dm-channels/${cid}/ack` : `/channels/${cid}/ack`;
-  api("POST", path, newest ? { message_id: newest } : undefined).catch(() => { acked[cid] = null; });
+  if (S.unread[cid] || S.mentions[cid]) { S.unread[cid] = 0; S.mentions[cid] = 0; changed(); }
+  if (ackTimers[cid]) return;  // one POST per channel per second at most: the newest wins
+  ackTimers[cid] = setTimeout(() => {
+    delete ackTimers[cid];
+    const path = isDm(cid) ? `/dm-channels/${cid}/ack` : `/channels/${cid}/ack`;
+    const id = acked[cid];
+    api("POST", path, id ? { message_id: id } : undefined).catch(() => { acked[cid] = null; });
+  }, 1000);
 }
+const ackTimers = {};
 
 export async function loadMembers(sid) {
   const list = await api("GET", `/servers/${sid}/members`);
@@ -128,4 +132,22 @@ export async function copyText(text) {
 /** An ApiError as one line: the message plus each field error. */
 export function errText(e) {
   return e.message + (e.errors ? " (" + Object.entries(e.errors).map(([k, v]) => `${k}: ${v}`).join("; ") + ")" : "");
+}
+
+/** A server joined or created after READY: its channels, roles, overrides and our member. */
+export async function loadServer(sid) {
+  const [channels, roles, members] = await Promise.all([
+    api("GET", `/servers/${sid}/channels`), api("GET", `/servers/${sid}/roles`), api("GET", `/servers/${sid}/members`),
+  ]);
+  const known = S.channels[sid] || [];
+  S.channels[sid] = sortChannels([...channels, ...known.filter((c) => !channels.find((x) => x.id === c.id))]);
+  S.roles[sid] = roles;
+  S.members[sid] = members;
+  for (const m of members) learnUser({ id: m.user_id, username: m.username, avatar_url: m.avatar_url, status: m.status });
+  const mine = members.find((m) => S.me && m.user_id === S.me.id);
+  if (mine) S.own[sid] = mine;
+  const ovs = await Promise.all(channels.slice(0, 100).map((c) => api("GET", `/channels/${c.id}/overrides`).catch(() => [])));
+  channels.slice(0, 100).forEach((c, i) => { S.overrides[c.id] = ovs[i]; });
+  changed();
+  window.dispatchEvent(new HashChangeEvent("hashchange"));  // a link waiting for this server
 }

@@ -1,7 +1,7 @@
 // Dispatches (API.md §6.7) applied to the store, plus unread counts, notifications, title.
 
 import { S, applyReady, bucket, changed, insertMessages, learnUser, sortChannels, channelById, dmById } from "./store.js";
-import { catchUp, navigate, loadMembers } from "./actions.js";
+import { catchUp, navigate, loadMembers, loadServer } from "./actions.js";
 import { notifyMessage } from "./notify.js";
 
 let readyCount = 0;
@@ -39,10 +39,14 @@ function updateMessage(cid, patch) {
   if (i >= 0) b.items[i] = { ...b.items[i], ...patch };
 }
 
+/** Change one message: `fn` edits a copy, which replaces it (views compare identities). */
 function withMessage(cid, mid, fn) {
   const b = S.msgs[cid];
-  const m = b && b.items.find((x) => x.id === mid);
-  if (m) fn(m);
+  const i = b ? b.items.findIndex((x) => x.id === mid) : -1;
+  if (i < 0) return;
+  const copy = { ...b.items[i] };
+  fn(copy);
+  b.items[i] = copy;
 }
 
 function reaction(d, delta) {
@@ -164,6 +168,7 @@ const HANDLERS = {
     S.channels[d.id] ||= [];
     S.roles[d.id] ||= [];
     if (S.me && !S.own[d.id]) S.own[d.id] = { user_id: S.me.id, username: S.me.username, roles: [] };
+    loadServer(d.id).catch(() => {});
   },
   SERVER_UPDATE(d) { if (S.servers[d.id]) S.servers[d.id] = d; },
   SERVER_DELETE(d) { removeServer(d.id); },
@@ -220,7 +225,14 @@ function memberGone(d) {
 const extra = new Set();
 export function onDispatch(fn) { extra.add(fn); return () => extra.delete(fn); }
 
+// Events that cannot change how an already shown message looks; any other bumps S.epoch,
+// which makes every message re-render (names, roles, permissions may have changed).
+const QUIET = new Set(["MESSAGE_CREATE", "MESSAGE_UPDATE", "MESSAGE_DELETE", "REACTION_ADD", "REACTION_REMOVE",
+  "MESSAGE_PIN", "MESSAGE_UNPIN", "TYPING_START", "PRESENCE_UPDATE", "CHANNEL_ACK", "DM_MESSAGE_CREATE",
+  "DM_MESSAGE_DELETE", "VOICE_STATE_UPDATE", "VOICE_SIGNAL", "INVITE_CREATE", "INVITE_DELETE", "RESUMED"]);
+
 export function dispatch(t, d) {
+  if (!QUIET.has(t)) S.epoch = (S.epoch || 0) + 1;
   const fn = HANDLERS[t];
   if (fn) {
     try { fn(d); } catch (e) { console.error("dispatch", t, e); }

@@ -48,7 +48,8 @@ function startGateway() {
   S.conn = "connecting";
   gateway = new Gateway((t, d) => {
     dispatch(t, d);
-    if (t === "READY") onRoute();
+    // a server link opened before its server (or first channel) arrived: resolve it now
+    if (t === "READY" || (S.route.view === "server" && !S.route.cid)) onRoute();
   }, (st) => { S.conn = st; changed(); });
   live.gateway = gateway;
   gateway.connect();

@@ -9,7 +9,7 @@ import { fail, isDm } from "../actions.js";
 import { can, P } from "../perms.js";
 import { uploadFiles, PendingFiles } from "./attachments.js";
 
-const TYPING_EVERY = 8000;  // the server relays at most one per 5 s; no need to send more
+const TYPING_EVERY = 6000;  // the server relays at most one per 5 s (API.md §6.3)
 
 function mentionQuery(text, caret) {
   const before = text.slice(0, caret);

@@ -17,8 +17,7 @@ function time(ts) {
   return d.toLocaleTimeString([], { hour: "2-digit", minute: "2-digit" });
 }
 
-function Reply({ m, items, cid }) {
-  const target = items.find((x) => x.id === m.reply_to);
+function Reply({ target }) {
   const jump = () => { if (target) { const el = document.querySelector(`[data-mid="${target.id}"]`); if (el) el.scrollIntoView({ block: "center" }); } };
   return html`<button class="reply-preview" onClick=${jump} aria-label="Replying to a message">
     <span aria-hidden="true">↪</span>
@@ -78,7 +77,7 @@ function Editor({ m, done }) {
   </div>`;
 }
 
-export function Message({ m, cid, sid, dm, compact, items }) {
+export function Message({ m, cid, sid, dm, compact, target }) {
   const [editing, setEditing] = useState(false);
   const [picking, setPicking] = useState(false);
   const mine = S.me && m.author_id === S.me.id;
@@ -95,7 +94,7 @@ export function Message({ m, cid, sid, dm, compact, items }) {
 
   return html`<article class=${"msg" + (compact ? " compact" : "") + (mentioned ? " mentioned" : "") + (m.pending ? " pending" : "")}
     data-mid=${m.id} aria-label=${`${nameOf(m.author_id)} at ${time(m.created_at)}`}>
-    ${m.reply_to && html`<${Reply} m=${m} items=${items} cid=${cid} />`}
+    ${m.reply_to && html`<${Reply} target=${target} />`}
     ${!compact && html`<header><strong class="author">${nameOf(m.author_id)}</strong>
       <time datetime=${m.created_at} title=${new Date(m.created_at).toLocaleString()}>${time(m.created_at)}</time>
       ${m.pinned && html`<span class="tag" title="Pinned">📌 pinned</span>`}</header>`}

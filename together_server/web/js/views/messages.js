@@ -2,7 +2,7 @@
 // newer pages again on scroll down), a "new messages" divider from the read state, acks
 // while at the bottom, a jump target highlighted, "X is typing…".
 
-import { html, useEffect, useLayoutEffect, useRef } from "../html.js";
+import { html, h, Component, useEffect, useLayoutEffect, useRef } from "../html.js";
 import { S, bucket, changed, nameOf } from "../store.js";
 import { loadOlder, loadNewer, ack } from "../actions.js";
 import { Message } from "./message.js";
@@ -19,6 +19,15 @@ function typingLine(cid) {
 }
 
 function sameDay(a, b) { return a.slice(0, 10) === b.slice(0, 10); }
+
+/** A message re-renders only when it, its neighbourhood or S.epoch changed (a long list stays cheap). */
+class Row extends Component {
+  shouldComponentUpdate(next) {
+    const p = this.props;
+    return next.m !== p.m || next.compact !== p.compact || next.epoch !== p.epoch || next.target !== p.target;
+  }
+  render(props) { return h(Message, props); }
+}
 
 export function MessageList({ cid, sid, dm }) {
   const ref = useRef(null);
@@ -88,6 +97,7 @@ export function MessageList({ cid, sid, dm }) {
   }, [cid]);
 
   const out = [];
+  const byId = new Map(items.map((m) => [m.id, m]));
   let prev = null;
   for (const m of items) {
     if (divider.current === m.id) out.push(html`<div class="divider" key="divider" role="separator" aria-label="New messages"><span>New messages</span></div>`);
@@ -96,7 +106,8 @@ export function MessageList({ cid, sid, dm }) {
     }
     const compact = prev && prev.author_id === m.author_id && !m.reply_to && divider.current !== m.id
       && Date.parse(m.created_at) - Date.parse(prev.created_at) < 5 * 60000;
-    out.push(html`<${Message} key=${m.id} m=${m} cid=${cid} sid=${sid} dm=${dm} compact=${compact} items=${items} />`);
+    const target = m.reply_to ? byId.get(m.reply_to) || null : null;
+    out.push(html`<${Row} key=${m.id} m=${m} cid=${cid} sid=${sid} dm=${dm} compact=${compact} target=${target} epoch=${S.epoch || 0} />`);
     prev = m;
   }
   const typing = typingLine(cid);

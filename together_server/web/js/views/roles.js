@@ -106,8 +106,8 @@ export function Overrides({ sid, say }) {
   }
   const taken = new Set(list.map((o) => (o.role_id ? "role:" + o.role_id : "user:" + o.user_id)));
   return html`<div>
-    <label>Channel<select onChange=${(e) => setCid(e.target.value)}>${chans.map((c) => html`<option value=${c.id} selected=${c.id === cid}>${c.type === "voice" ? "🔊" : "#"}${c.name}</option>`)}</select></label>
-    <div class="row"><label>Add an override for<select value=${target} onChange=${(e) => setTarget(e.target.value)}>
+    <label>Channel<select aria-label="Channel" onChange=${(e) => setCid(e.target.value)}>${chans.map((c) => html`<option value=${c.id} selected=${c.id === cid}>${c.type === "voice" ? "🔊" : "#"}${c.name}</option>`)}</select></label>
+    <div class="row"><label>Add an override for<select aria-label="Add an override for" value=${target} onChange=${(e) => setTarget(e.target.value)}>
       <option value="">choose…</option>
       ${!taken.has("role:" + sid) && html`<option value=${"role:" + sid}>Everyone</option>`}
       ${roles.filter((r) => !taken.has("role:" + r.id)).map((r) => html`<option value=${"role:" + r.id}>Role ${r.name}</option>`)}
