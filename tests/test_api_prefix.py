@@ -25,6 +25,8 @@ def _served_routes(shared: Running) -> set[tuple[str, str]]:
     app = create_app(shared.state)
     found = set()
     for rule in app.url_map.iter_rules():
+        if rule.endpoint.startswith("web."):
+            continue  # the web client's page and files are not API routes (API.md §1.1)
         for method in (rule.methods or set()) - {"HEAD", "OPTIONS"}:
             found.add((method, normalise_path(rule.rule)))
     return found

@@ -16,7 +16,7 @@ from pathlib import Path
 import pytest
 from conftest import ThreadDaemon, make_config, unique
 from playwright.sync_api import Browser, Page, expect, sync_playwright
-from web_browser import PASSWORD, Person, launch, message, register, screenshot_dir
+from web_browser import PASSWORD, Person, launch, message, screenshot_dir
 
 expect.set_options(timeout=10_000)
 

@@ -17,7 +17,6 @@ from together_server.api.web import CSP, load_assets
 from together_server.daemon import Running
 
 
-
 async def get(running: Running, path: str, **kw: object) -> httpx.Response:
     async with httpx.AsyncClient(base_url=running.url, timeout=30) as c:
         return await c.get(path, **kw)  # type: ignore[arg-type]

@@ -61,7 +61,8 @@ export function Composer({ cid, sid, dm, name }) {
   }
 
   async function send() {
-    const content = text.trim() ? text : files.length ? "\u200b" : "";
+    const value = area.current ? area.current.value : text;  // what is in the box right now
+    const content = value.trim() ? value : files.length ? "\u200b" : "";
     if (!content) return;
     const body = { content };
     if (reply) body.reply_to = reply.id;

@@ -42,7 +42,7 @@ export function SearchResults({ sid }) {
   const s = S.search;
   if (!s) return null;
   return html`<aside class="panel" aria-label="Search results">
-    <header><h3>${s.loading && !s.results.length ? "Searching…" : `${s.total ?? 0}${s.total >= 1000 ? "+" : ""} results`}</h3>
+    <header><h3>${s.loading && !s.results.length ? "Searching…" : `${s.total ?? 0}${s.total >= 1000 ? "+" : ""} result${s.total === 1 ? "" : "s"}`}</h3>
       <button class="icon small" aria-label="Close search" onClick=${() => { S.search = null; changed(); }}>✕</button></header>
     ${s.error && html`<p class="error" role="alert">${s.error}</p>`}
     <ul class="hits">

@@ -3,11 +3,13 @@
 
 import { html } from "../html.js";
 import { api } from "../api.js";
-import { S, nameOf } from "../store.js";
+import { S, nameOf, changed } from "../store.js";
 import { navigate, fail, inviteLink, copyText } from "../actions.js";
 import { can, owner, P } from "../perms.js";
 import { openModal } from "./modal.js";
 import { Presence } from "./members.js";
+
+function closeDrawer() { if (S.drawer) { S.drawer = false; changed(); } }
 
 function Count({ cid }) {
   const m = S.mentions[cid] || 0, u = S.unread[cid] || 0;
@@ -83,7 +85,7 @@ function ChannelList({ sid }) {
     </div>
     <ul aria-label=${label}>
       ${list.filter((c) => c.type === type).map((c) => html`<li key=${c.id} class=${"chan" + (S.route.cid === c.id ? " active" : "") + (S.unread[c.id] ? " unread" : "")}>
-        <a href=${`#/channels/${sid}/${c.id}`} aria-current=${S.route.cid === c.id ? "page" : null} data-channel=${c.name}>
+        <a href=${`#/channels/${sid}/${c.id}`} aria-current=${S.route.cid === c.id ? "page" : null} data-channel=${c.name} onClick=${closeDrawer}>
           <span aria-hidden="true">${type === "voice" ? "🔊" : "#"}</span><span class="name" dir="auto">${c.name}</span><${Count} cid=${c.id} /></a>
         ${manage(c) && html`<span class="chan-tools">
           <button class="icon small" aria-label=${"Edit channel " + c.name} onClick=${() => renameChannel(c)}>✎</button>
@@ -101,7 +103,7 @@ function DmList() {
     <ul aria-label="Direct messages">
       ${S.dms.length === 0 && html`<li class="hint">Open a DM from a member of a server.</li>`}
       ${S.dms.map((d) => html`<li key=${d.id} class=${"chan" + (S.route.cid === d.id ? " active" : "")}>
-        <a href=${`#/dm/${d.id}`} data-dm=${d.recipient.username}>
+        <a href=${`#/dm/${d.id}`} data-dm=${d.recipient.username} onClick=${closeDrawer}>
           <${Presence} uid=${d.recipient.id} /><span class="name">${d.recipient.username}</span><${Count} cid=${d.id} /></a>
       </li>`)}
     </ul></div>
