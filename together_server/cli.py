@@ -3,12 +3,14 @@
 from __future__ import annotations
 
 import argparse
+import functools
 import logging
 import os
 import secrets
 import sys
 from pathlib import Path
 
+import attrs
 import trio
 
 from . import __version__
@@ -37,12 +39,14 @@ def cmd_serve(args: argparse.Namespace) -> int:
     except ConfigError as exc:
         print(f"together-server: configuration error: {exc}", file=sys.stderr)
         return 1
+    if args.skip_quick_check:
+        cfg = attrs.evolve(cfg, database=attrs.evolve(cfg.database, quick_check_at_start=False))
     _setup_logging(cfg.logging.level)
     os.umask(0o077)  # the database, WAL and secret are private to the server's user
     if cfg.logging.access_log:
         logging.getLogger("together_server.access").setLevel(logging.INFO)
     try:
-        trio.run(run_daemon, cfg)
+        trio.run(functools.partial(run_daemon, cfg, init_empty_database=args.init))
     except KeyboardInterrupt:
         return 0
     except BaseException as exc:
@@ -81,7 +85,8 @@ def cmd_reindex(args: argparse.Namespace) -> int:
 
     from .daemon import DaemonError, DataDirLock
     from .search.reindex import ProgressBar, reindex
-    from .storage.db import apply_migrations
+    from .storage import startcheck
+    from .storage.db import apply_migrations, migration_files
 
     try:
         cfg = with_overrides(load_config(args.config), data_dir=str(Path(args.data_dir).resolve()) if args.data_dir else None)
@@ -99,7 +104,13 @@ def cmd_reindex(args: argparse.Namespace) -> int:
         print(f"together-server: {exc}; stop it before reindexing", file=sys.stderr)
         return 1
     try:
-        conn = sqlite3.connect(str(path), isolation_level=None)
+        try:  # the same refusals as serve: damaged header, empty file, newer schema (issue 15 §5)
+            startcheck.check_file(path, allow_empty=False)
+            conn = sqlite3.connect(str(path), isolation_level=None)
+            startcheck.check_version(conn, path, {v: n for v, n, _s in migration_files()}, __version__)
+        except (startcheck.StartRefused, sqlite3.DatabaseError) as exc:
+            print(f"together-server: {exc}", file=sys.stderr)
+            return 1
         apply_migrations(conn)
         bar = ProgressBar()
         count = reindex(conn, bar)
@@ -132,6 +143,12 @@ def build_parser() -> argparse.ArgumentParser:
     serve.add_argument("--data-dir", help="data directory (overrides server.data_dir)")
     serve.add_argument("--lan", action="store_true",
                        help="LAN party mode: all interfaces, HTTPS with our own CA, mDNS, QR code (sets server.lan)")
+    serve.add_argument("--init", action="store_true",
+                       help="accept an empty (0-byte) together.db and create a new database in it "
+                            "(without it, an empty file where a database was expected is refused)")
+    serve.add_argument("--skip-quick-check", action="store_true",
+                       help="start without the PRAGMA quick_check of the database (huge files; sets "
+                            "database.quick_check_at_start = false for this start)")
     serve.set_defaults(func=cmd_serve)
     discover = sub.add_parser("discover", help="list the together-servers announced on this network (mDNS)")
     discover.add_argument("--seconds", type=float, default=3.0, help="how long to listen (default 3)")

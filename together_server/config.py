@@ -60,13 +60,16 @@ class DatabaseConfig:
     (1–64 reader threads, our addition). API.md §9. Our additions (issue 15): busy_timeout_ms
     (ms a write waits for an outside lock before 503 `database_busy`), journal_size_limit_bytes
     (bytes the WAL is cut back to once checkpointed), checkpoint_interval_seconds (the
-    background checkpoint).
+    background checkpoint), quick_check_at_start and quick_check_max_seconds (the integrity
+    check before listening; a huge file may turn it off or let it stop early).
     """
     synchronous: Literal["normal", "full"] = "normal"
     reader_connections: int = attrs.field(default=4, metadata=_range(1, 64))
     busy_timeout_ms: int = attrs.field(default=10_000, metadata=_range(0, 600_000))
     journal_size_limit_bytes: int = attrs.field(default=4_194_304, metadata=_range(0, 1 << 30))
     checkpoint_interval_seconds: float = attrs.field(default=5.0, metadata=_range(0.05, 3600))
+    quick_check_at_start: bool = True
+    quick_check_max_seconds: float = attrs.field(default=30.0, metadata=_range(0.1, 86_400))
 
 
 @attrs.frozen

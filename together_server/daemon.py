@@ -182,13 +182,16 @@ def _checkpoint_failed(db: Database, exc: BaseException) -> None:
 
 async def run_daemon(
     cfg: Config, *, task_status: trio.TaskStatus[Running] = trio.TASK_STATUS_IGNORED,
-    install_signal_handlers: bool = True,
+    install_signal_handlers: bool = True, init_empty_database: bool = False,
 ) -> None:
     """Run the whole server until shutdown (SIGINT/SIGTERM or ``Running.shutdown()``).
 
     Creates and locks the data directory, opens the database, starts the gateway hub, background
     jobs and HTTP, then reports a :class:`Running` through ``task_status.started``. Raises
-    DaemonError on a refused start (data dir, lock held, FTS5/WAL missing, bind failure). API.md §9.
+    DaemonError on a refused start (data dir, lock held, FTS5/WAL missing, bind failure; a
+    damaged, newer, empty or unreadable database, issue 15 §5), its message one line naming
+    the file. ``init_empty_database`` (``serve --init``) lets a 0-byte together.db become a
+    new database. API.md §9.
     """
     data_dir = cfg.data_path
     try:
@@ -196,27 +199,39 @@ async def run_daemon(
     except OSError as exc:
         raise DaemonError(f"cannot create data directory {data_dir}: {exc.strerror}") from None
     lock = DataDirLock(data_dir)
-    lock.acquire()
     try:
-        await _serve(cfg, data_dir, task_status, install_signal_handlers)
+        lock.acquire()
+    except OSError as exc:
+        raise DaemonError(f"cannot open the lock file {lock.path}: {exc.strerror}") from None
+    try:
+        await _serve(cfg, data_dir, task_status, install_signal_handlers, init_empty_database)
     finally:
         lock.release()
 
 
 async def _serve(
-    cfg: Config, data_dir: Path, task_status: trio.TaskStatus[Running], install_signal_handlers: bool
+    cfg: Config, data_dir: Path, task_status: trio.TaskStatus[Running], install_signal_handlers: bool,
+    init_empty_database: bool,
 ) -> None:
-    secret = cfg.auth.jwt_secret or await trio.to_thread.run_sync(load_or_create_secret, data_dir)
+    try:
+        secret = cfg.auth.jwt_secret or await trio.to_thread.run_sync(load_or_create_secret, data_dir)
+    except OSError as exc:
+        raise DaemonError(f"cannot read or create the JWT secret {exc.filename or data_dir}: {exc.strerror}") from None
+    except UnicodeDecodeError:
+        raise DaemonError(f"the JWT secret {data_dir / 'jwt-secret'} is not text: remove it to "
+                          "generate a new one (everyone signs in again)") from None
     hub = Hub()
     db = Database(
         data_dir / "together.db", synchronous=cfg.database.synchronous,
         readers=cfg.database.reader_connections, publish=hub.publish,
         busy_timeout_ms=cfg.database.busy_timeout_ms, journal_size_limit=cfg.database.journal_size_limit_bytes,
+        allow_empty=init_empty_database, quick_check=cfg.database.quick_check_at_start,
+        quick_check_max_seconds=cfg.database.quick_check_max_seconds,
     )
     try:
         opener = db.open()
         await opener.__aenter__()
-    except RuntimeError as exc:  # FTS5 missing, WAL refused
+    except RuntimeError as exc:  # FTS5 missing, WAL refused, StartRefused (storage/startcheck.py)
         raise DaemonError(str(exc)) from None
     checkpointer = Checkpointer(db, journal_size_limit=cfg.database.journal_size_limit_bytes,
                                 on_error=lambda exc: _checkpoint_failed(db, exc))

@@ -35,6 +35,7 @@ import trio
 
 from ..errors import ApiError
 from ..ids import IdClock
+from . import startcheck
 from .health import StorageHealth, kind_of
 from .writecache import WriteCache
 
@@ -231,6 +232,10 @@ def apply_migrations(conn: sqlite3.Connection) -> list[str]:
                 conn.execute("ROLLBACK")
             raise
         applied.append(name)
+    newest = max((v for v, _n, _s in migration_files()), default=0)
+    if conn.execute("PRAGMA user_version").fetchone()[0] < newest:
+        # the schema version a newer/older program compares with (storage/startcheck.py)
+        conn.execute(f"PRAGMA user_version = {newest}")
     return applied
 
 
@@ -250,10 +255,14 @@ class Database:
         publish: Callable[[list[Event]], None] | None = None,
         busy_timeout_ms: int = 10_000,
         journal_size_limit: int = 4_194_304,
+        allow_empty: bool = False,
+        quick_check: bool = True,
+        quick_check_max_seconds: float = 30.0,
     ) -> None:
         self.path = path
         self.synchronous = synchronous
         self._conn_options = {"busy_timeout_ms": busy_timeout_ms, "journal_size_limit": journal_size_limit}
+        self._checks = {"allow_empty": allow_empty, "quick_check": quick_check, "max_seconds": quick_check_max_seconds}
         self.publish = publish or (lambda events: None)
         self._n_readers = readers
         self._readers: deque[sqlite3.Connection] = deque()
@@ -281,9 +290,30 @@ class Database:
                 await self.close()
 
     def _open_sync(self) -> None:
-        self.path.parent.mkdir(mode=0o700, parents=True, exist_ok=True)
+        """Open, check (storage/startcheck.py) and migrate; every refusal is a one-line
+        StartRefused (a RuntimeError) naming the file."""
+        try:
+            self.path.parent.mkdir(mode=0o700, parents=True, exist_ok=True)
+            startcheck.check_file(self.path, allow_empty=self._checks["allow_empty"])
+            self._open_checked()
+        except sqlite3.DatabaseError as exc:  # "file is not a database", "malformed", I/O
+            raise startcheck.StartRefused(f"cannot use the database {self.path}: {exc}") from None
+        except OSError as exc:
+            where = exc.filename or self.path
+            raise startcheck.StartRefused(f"cannot use the database file {where}: {exc.strerror}") from None
+
+    def _open_checked(self) -> None:
         writer = connect(self.path, self.synchronous, reader=False, **self._conn_options)
-        mode = writer.execute("PRAGMA journal_mode = WAL").fetchone()[0]
+        try:
+            known = {version: name for version, name, _sql in migration_files()}
+            startcheck.check_version(writer, self.path, known, _program_version())
+            if self._checks["quick_check"]:
+                took = startcheck.quick_check(writer, self.path, self._checks["max_seconds"])
+                log.info("quick_check of %s: ok in %.2f s", self.path.name, took)
+            mode = writer.execute("PRAGMA journal_mode = WAL").fetchone()[0]
+        except BaseException:
+            writer.close()
+            raise
         if mode.lower() != "wal":
             raise RuntimeError(f"could not switch {self.path} to WAL mode (got {mode})")
         probe_fts5(writer)
@@ -469,6 +499,12 @@ class Database:
             self.publish(events)
         except Exception:
             log.exception("publish failed")
+
+
+def _program_version() -> str:
+    from .. import __version__
+
+    return __version__
 
 
 def _run_read(conn: sqlite3.Connection, fn: Callable[..., T], args: tuple[Any, ...]) -> T:
