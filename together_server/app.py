@@ -129,6 +129,9 @@ def create_app(st: AppState) -> QuartTrio:
     app = QuartTrio("together_server", static_folder=None)
     app.config["STATE"] = st
     app.config["MAX_CONTENT_LENGTH"] = st.config.server.max_body_bytes
+    # Slow bodies are cut at the connection by a rate rule (serving.py), not by Quart's
+    # fixed 60 s for the whole body (which would also cut a big upload on a slow link).
+    app.config["BODY_TIMEOUT"] = None
     app.config["PROVIDE_AUTOMATIC_OPTIONS"] = False
     app.config["JSON_SORT_KEYS"] = False
     app.url_map.merge_slashes = False
@@ -161,6 +164,10 @@ def create_app(st: AppState) -> QuartTrio:
         ctx = g._get_current_object()  # noqa: SLF001
         st.inflight += 1
         ctx.counted = True
+        if st.shutting_down:
+            # a request on a kept-alive connection during the drain: answer, then close
+            raise ApiError("service_unavailable", "The server is shutting down",
+                           headers={"Connection": "close", "Retry-After": "5"})
         if access_log_on:
             ctx.started = time.perf_counter()
         headers_in = req.headers

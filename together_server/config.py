@@ -41,6 +41,10 @@ class ServerConfig:
     get 413) and shutdown_grace_seconds (seconds). API.md §9. `lan` (LAN party mode: all interfaces,
     HTTPS with our own CA, mDNS) and `tls_cert`/`tls_key` (PEM files of the operator's own
     certificate; HTTPS with them, LAN mode or not) are issue 14.
+    Connections (issue 15): keep_alive_timeout_seconds (an idle keep-alive connection closes),
+    body_timeout_seconds + body_min_bytes_per_second (a body must arrive within the timeout plus 1 s
+    per that many bytes received, else 408; 0 = no extension) and max_connections_per_ip (open
+    connections per client address, IPv6 per /64; 0 = no cap; loopback and trusted proxies exempt).
     """
     host: str = "127.0.0.1"
     port: int = attrs.field(default=8080, metadata=_range(0, 65535))
@@ -52,6 +56,11 @@ class ServerConfig:
     lan: bool = False
     tls_cert: str | None = None
     tls_key: str | None = None
+    # connections (issue 15 part 3; serving.py, connections.py)
+    keep_alive_timeout_seconds: float = attrs.field(default=20.0, metadata=_range(0.1, 3600))
+    body_timeout_seconds: float = attrs.field(default=30.0, metadata=_range(0.1, 3600))
+    body_min_bytes_per_second: int = attrs.field(default=500, metadata=_range(0, 1_000_000_000))
+    max_connections_per_ip: int = attrs.field(default=256, metadata=_range(0, 1_000_000))
 
 
 @attrs.frozen

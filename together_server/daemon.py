@@ -23,9 +23,8 @@ from typing import Any, TypeVar
 import attrs
 import trio
 from hypercorn.config import Config as HypercornConfig
-from hypercorn.trio import serve
 
-from . import serving, webhook_delivery
+from . import connections, serving, webhook_delivery
 from .app import create_app
 from .auth.passwords import Passwords
 from .auth.request import Authenticator
@@ -133,8 +132,8 @@ def _startup_reset(conn: Any) -> None:
         conn.execute("DELETE FROM voice_states")
 
 
-def _hypercorn_config(cfg: Config) -> HypercornConfig:
-    serving.install()  # per-connection error isolation, no buffering after a WS close
+def _hypercorn_config(cfg: Config, drained: trio.Event) -> HypercornConfig:
+    serving.install()  # connection guards (see serving.py)
     compat.install()  # the client's WebSocket close code reaches the gateway
     hc = HypercornConfig()
     host = cfg.server.host
@@ -144,7 +143,19 @@ def _hypercorn_config(cfg: Config) -> HypercornConfig:
     hc.accesslog = None
     hc.errorlog = logging.getLogger("hypercorn.error")
     hc.include_server_header = False
+    hc.keep_alive_timeout = cfg.server.keep_alive_timeout_seconds
+    hc.together_body_timeout = cfg.server.body_timeout_seconds  # read by serving.py
+    hc.together_body_min_rate = float(cfg.server.body_min_bytes_per_second)
+    hc.together_drained = drained  # idle keep-alive connections close once it is set
     return hc
+
+
+def _connection_guard(st: AppState) -> connections.ConnectionGuard:
+    limit = connections.raise_descriptor_limit()
+    return connections.ConnectionGuard(
+        per_ip=st.config.server.max_connections_per_ip, exempt=st.trusted_proxies,
+        max_open=limit - connections.RESERVE,
+    )
 
 
 async def _every(seconds: float, fn: Callable[[], Any]) -> None:
@@ -262,6 +273,7 @@ async def _serve(
 
         def shutdown() -> None:
             if not stop.is_set():
+                st.shutting_down = True  # new requests: 503 + Connection: close
                 hub.close_all(1001, "server shutting down")
                 stop.set()
 
@@ -282,6 +294,8 @@ async def _serve(
             nursery.start_soon(_restarting, webhook_delivery.run, db, cfg.webhooks)
             served = trio.Event()
             st.extras["http_scope"] = http_scope = trio.CancelScope()
+            st.extras["drained"] = drained = trio.Event()
+            st.extras["connections"] = guard = _connection_guard(st)
 
             async def run_http(task_status: trio.TaskStatus[list[str]]) -> None:
                 listening = False
@@ -293,10 +307,11 @@ async def _serve(
 
                 try:
                     with http_scope:
-                        hc = _hypercorn_config(cfg)
+                        hc = _hypercorn_config(cfg, drained)
                         if lan is not None:
                             lan.configure(hc)
-                        await serve(app, hc, shutdown_trigger=stop.wait, task_status=_Reporter(started))
+                        await connections.serve(app, hc, guard, shutdown_trigger=stop.wait,
+                                                task_status=_Reporter(started))
                 except (OSError, BaseExceptionGroup) as exc:  # bind failed: bad address, port in use...
                     failure = _find(exc, OSError)
                     if listening or failure is None:
@@ -347,12 +362,13 @@ async def _prepare_lan(cfg: Config) -> Any:
 
 async def _drain(st: AppState, served: trio.Event, grace: float) -> None:
     """Shutdown after the trigger: wait (up to ``grace`` seconds) for the HTTP requests in
-    flight, give hypercorn a moment to finish on its own (gateway close frames), then
-    cancel it. hypercorn alone waits out the whole grace period whenever an idle
-    keep-alive connection is open, which made every Ctrl-C take 10 s."""
+    flight (requests arriving meanwhile on kept-alive connections get 503 + Connection:
+    close), then close the idle keep-alive connections, give hypercorn a moment to finish
+    on its own (gateway close frames), then cancel it."""
     with trio.move_on_after(grace):
         while st.inflight:
             await trio.sleep(0.02)
+    st.extras["drained"].set()
     with trio.move_on_after(1.0):
         await served.wait()
     st.extras["http_scope"].cancel()

@@ -33,6 +33,7 @@ class AppState:
     trusted_proxies: tuple[Any, ...] = ()
     extras: dict[str, Any] = attrs.field(factory=dict)
     inflight: int = 0  # HTTP requests being handled (shutdown waits for them)
+    shutting_down: bool = False  # set at the shutdown trigger: new requests get 503
 
     def revoke(self, kind: str, key: str) -> None:
         """Commit action: a login session / bot generation ended (§2.2, §2.3)."""
