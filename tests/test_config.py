@@ -122,3 +122,29 @@ def test_cli_refuses_nan_in_one_line(tmp_path: Path) -> None:
     assert proc.stderr.strip().splitlines() == [
         "together-server: configuration error: server.shutdown_grace_seconds: must be a finite number (not nan or inf)"
     ]
+@pytest.mark.parametrize(("data", "message"), [
+    ({"server": {"keep_alive_timeout_seconds": float("nan")}}, "server.keep_alive_timeout_seconds: must be a finite number"),
+    ({"server": {"keep_alive_timeout_seconds": 0}}, "server.keep_alive_timeout_seconds: must be between 0.1 and 3600"),
+    ({"server": {"body_timeout_seconds": float("inf")}}, "server.body_timeout_seconds: must be a finite number"),
+    ({"server": {"body_timeout_seconds": 7200}}, "server.body_timeout_seconds: must be between 0.1 and 3600"),
+    ({"server": {"body_min_bytes_per_second": -1}}, "server.body_min_bytes_per_second: must be between 0 and 1e+09"),
+    ({"server": {"body_min_bytes_per_second": 1.5}}, "server.body_min_bytes_per_second: must be an integer"),
+    ({"server": {"max_connections_per_ip": -1}}, "server.max_connections_per_ip: must be between 0 and 1e+06"),
+    ({"server": {"max_connections_per_ip": "many"}}, "server.max_connections_per_ip: must be an integer"),
+])
+def test_connection_keys_are_checked(data: dict, message: str) -> None:
+    """The issue-15 connection keys: ranges, integers, no NaN or infinity."""
+    with pytest.raises(ConfigError) as info:
+        structure_config(data)
+    assert message in str(info.value)
+
+
+def test_connection_keys_reach_hypercorn(tmp_path: Path) -> None:
+    import trio
+
+    from together_server.daemon import _hypercorn_config
+
+    cfg = structure_config({"server": {"keep_alive_timeout_seconds": 7.5, "body_timeout_seconds": 12,
+                                       "body_min_bytes_per_second": 0}})
+    hc = _hypercorn_config(cfg, trio.Event())
+    assert (hc.keep_alive_timeout, hc.together_body_timeout, hc.together_body_min_rate) == (7.5, 12.0, 0.0)

@@ -183,3 +183,34 @@ async def test_health_degraded_when_database_cannot_be_read(daemon: Running) -> 
         assert (await users.anonymous().get("/health")).status_code == 200
     finally:
         await users.close()
+
+
+async def test_docs_conventions_render_as_whole_bullets(shared: Running, served: dict[str, Any]) -> None:
+    """/docs shows each Conventions bullet of the description as one list item (wrapped
+    lines included) and *strict* in italics, not with literal stars (issue 15 part 8)."""
+    users = Users(shared.url)
+    try:
+        page = (await users.anonymous().get("/docs")).text
+    finally:
+        await users.close()
+    intro = page.split("<nav>", 1)[0]
+    conventions = intro.split("Conventions", 1)[1]
+    lists = re.findall(r"<ul>(.*?)</ul>", conventions, re.S)
+    assert len(lists) == 1, "the bullets were split into several lists by their wrapped lines"
+    items = re.findall(r"<li>(.*?)</li>", lists[0], re.S)
+    source = served["info"]["description"].split("Conventions", 1)[1]
+    assert len(items) == len(re.findall(r"^- ", source, re.M))
+    assert "<p>" not in lists[0]
+    paths = next(i for i in items if i.startswith("Paths are relative"))
+    assert "trailing slash" in paths and "CORS preflights" in paths  # first and last lines of one bullet
+    assert "*strict*" not in page and "<i>strict</i>" in page
+
+
+def test_markdown_subset() -> None:
+    from together_server.api.docs_html import markdown
+
+    out = markdown("Intro *one* and **two**.\n\n- a wrapped\n  item with `x*`\n- b\n\nafter")
+    assert out == ("<p>Intro <i>one</i> and <b>two</b>.</p><ul><li>a wrapped item with <code>x*</code></li>"
+                   "<li>b</li></ul><p>after</p>")
+    assert markdown("- a <b>\n  & more") == "<ul><li>a &lt;b&gt; &amp; more</li></ul>"
+    assert markdown("2 * 3 * 4, a*b*c") == "<p>2 * 3 * 4, a*b*c</p>"

@@ -1,8 +1,8 @@
 """Render the OpenAPI document as one self-contained HTML page (API.md §3.8: ``GET /docs``).
 
 No assets from other hosts: inline CSS, no scripts. Each operation shows its summary,
-description (a light Markdown subset: paragraphs, ``code``, **bold**, fenced blocks,
-``-`` lists and ``|`` tables), parameters, request-body fields with their rules, and the
+description (a light Markdown subset: paragraphs, ``code``, **bold**, *italic*, fenced
+blocks, ``-`` lists whose items may wrap onto indented lines, and ``|`` tables), parameters, request-body fields with their rules, and the
 responses with the error codes each status can carry (``x-error-codes``).
 """
 
@@ -24,10 +24,30 @@ CSS = (
 )
 
 
+_CODE = re.compile(r"(`[^`]+`)")
+_BOLD = re.compile(r"\*\*([^*]+)\*\*")
+_ITALIC = re.compile(r"(?<![\w*])\*(?![\s*])([^*]+?)(?<!\s)\*(?![\w*])")
+
+
 def _inline(text: str) -> str:
-    out = html.escape(text, quote=False)
-    out = re.sub(r"`([^`]+)`", r"<code>\1</code>", out)
-    return re.sub(r"\*\*([^*]+)\*\*", r"<b>\1</b>", out)
+    """Escaped text with `code`, **bold** and *italic*; nothing inside a code span is
+    formatted (so `gener*` keeps its star)."""
+    out = []
+    for i, piece in enumerate(_CODE.split(text)):
+        if i % 2:
+            out.append(f"<code>{html.escape(piece[1:-1], quote=False)}</code>")
+        else:
+            piece = _BOLD.sub(r"<b>\1</b>", html.escape(piece, quote=False))
+            out.append(_ITALIC.sub(r"<i>\1</i>", piece))
+    return "".join(out)
+
+
+def _is_item(line: str) -> bool:
+    return line.lstrip().startswith(("- ", "* "))
+
+
+def _indent(line: str) -> int:
+    return len(line) - len(line.lstrip())
 
 
 def markdown(text: str) -> str:
@@ -55,11 +75,18 @@ def markdown(text: str) -> str:
                 i += 1
             parts.append("<table>" + "".join(rows) + "</table>")
             continue
-        if line.lstrip().startswith(("- ", "* ")):
+        if _is_item(line):
             items = []
-            while i < len(lines) and lines[i].lstrip().startswith(("- ", "* ")):
-                items.append(f"<li>{_inline(lines[i].lstrip()[2:])}</li>")
+            while i < len(lines) and _is_item(lines[i]):
+                depth = _indent(lines[i])
+                item = [lines[i].lstrip()[2:]]
                 i += 1
+                # a wrapped item: the following lines indented past its "- " belong to it
+                while i < len(lines) and lines[i].strip() and not _is_item(lines[i]) \
+                        and _indent(lines[i]) > depth:
+                    item.append(lines[i].strip())
+                    i += 1
+                items.append(f"<li>{_inline(' '.join(item))}</li>")
             parts.append("<ul>" + "".join(items) + "</ul>")
             continue
         para = []
