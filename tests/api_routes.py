@@ -195,6 +195,17 @@ ROUTES_BY_SECTION: dict[str, tuple[tuple[str, str], ...]] = {
         ("GET", "/servers/{}/webhooks/{}/deliveries"),
         ("POST", "/webhooks/{}/{}"),
     ),
+    "issue 13 admin area": (
+        ("GET", "/admin/stats"),
+        ("GET", "/admin/users"),
+        ("PATCH", "/admin/users/{}"),
+        ("DELETE", "/admin/users/{}"),
+        ("GET", "/admin/servers"),
+        ("DELETE", "/admin/servers/{}"),
+        ("GET", "/admin/settings"),
+        ("PATCH", "/admin/settings"),
+        ("GET", "/admin/audit-logs"),
+    ),
 }
 
 #: Every route of API.md plus the routes of later issues (issue 13: audit log, automod, webhooks,

@@ -329,6 +329,10 @@ TABLE: dict[tuple[str, str], Row | NA] = {
     ("POST", S + "/webhooks/<webhook_id>/test"): Row("bit", 400, "MANAGE_WEBHOOKS", prep=a_webhook),  # incoming: 400
     ("GET", S + "/webhooks/<webhook_id>/deliveries"): Row("bit", 200, "MANAGE_WEBHOOKS", prep=a_webhook),
     ("POST", "/webhooks/<webhook_id>/<token>"): NA("no account: the token is the credential (tests/test_webhooks.py)"),
+    **{(m, r): NA("instance admins only, not server permissions (tests/test_admin.py)") for m, r in (
+        ("GET", "/admin/stats"), ("GET", "/admin/users"), ("PATCH", "/admin/users/<user_id>"),
+        ("DELETE", "/admin/users/<user_id>"), ("GET", "/admin/servers"), ("DELETE", "/admin/servers/<server_id>"),
+        ("GET", "/admin/settings"), ("PATCH", "/admin/settings"), ("GET", "/admin/audit-logs"))},
     ("POST", S + "/members/<user_id>/timeout"): Row("bit", 200, "MUTE_MEMBERS", prep=victim_to_time_out),
     ("DELETE", S + "/members/<user_id>/timeout"): Row("bit", 204, "MUTE_MEMBERS", prep=timed_out_victim),
     # -- invites (§4.3)

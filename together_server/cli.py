@@ -1,4 +1,5 @@
-"""Command line: ``together-server serve [--lan] | init | reindex | discover | --version`` (argparse)."""
+"""Command line: ``together-server serve [--lan] | init | reindex | discover | backup | restore | check |
+admin | --version`` (argparse; the operator commands of issue 13 are in cli_admin.py)."""
 
 from __future__ import annotations
 
@@ -161,6 +162,9 @@ def build_parser() -> argparse.ArgumentParser:
     reindex.add_argument("--config")
     reindex.add_argument("--data-dir")
     reindex.set_defaults(func=cmd_reindex)
+    from .cli_admin import add_parsers
+
+    add_parsers(sub)  # backup, restore, check, admin (issue 13)
     return parser
 
 

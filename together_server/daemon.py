@@ -16,6 +16,7 @@ import gc
 import logging
 import os
 import signal
+import time
 from collections.abc import Callable
 from pathlib import Path
 from typing import Any, TypeVar
@@ -25,6 +26,7 @@ import trio
 from hypercorn.config import Config as HypercornConfig
 
 from . import connections, serving, webhook_delivery
+from .api import admin as admin_api
 from .app import create_app
 from .auth.passwords import Passwords
 from .auth.request import Authenticator
@@ -35,6 +37,7 @@ from .gateway import compat
 from .gateway.hub import Hub
 from .state import AppState
 from .storage import accounts, audit, servers
+from .storage import admin as admin_store
 from .storage.bots import BotRegistry
 from .storage.db import Database
 from .storage.health import is_refusal, kind_of
@@ -268,6 +271,8 @@ async def _serve(
         )
         lan = await _prepare_lan(cfg)
         st.extras["lan"] = lan
+        st.extras["instance_settings"] = await db.read(admin_store.load_settings)  # /admin/settings (issue 13)
+        st.extras["started_monotonic"] = time.monotonic()
         app = create_app(st)
         stop = trio.Event()
 
@@ -289,8 +294,8 @@ async def _serve(
             nursery.start_soon(_every, cfg.database.checkpoint_interval_seconds, checkpointer.tick)
             nursery.start_soon(_every, STORAGE_RECHECK_SECONDS, lambda: recheck_storage(db))
             hub.start(st, nursery)
-            nursery.start_soon(_restarting, audit.purge_loop, db, cfg.audit_log.retention_days,
-                               cfg.audit_log.purge_batch)
+            nursery.start_soon(_restarting, audit.purge_loop, db,
+                               lambda: admin_api.settings(st)["audit_log_retention_days"], cfg.audit_log.purge_batch)
             nursery.start_soon(_restarting, webhook_delivery.run, db, cfg.webhooks)
             served = trio.Event()
             st.extras["http_scope"] = http_scope = trio.CancelScope()

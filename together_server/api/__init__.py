@@ -9,6 +9,7 @@ from __future__ import annotations
 from quart import Quart
 
 from . import (
+    admin,
     audit,
     auth,
     automod,
@@ -46,7 +47,7 @@ from . import (
 BLUEPRINT_MODULES = (
     auth, users, servers, members, invites, channels, messages, meta, roles, overrides, moderation,
     search, bots, ice, docs, dms, reactions, pins, readstate, voice, gateway_route,
-    audit, automod, lan, webhooks,
+    admin, audit, automod, lan, webhooks,
     threads, polls, events, golive, previews, gifs,
     web,
 )

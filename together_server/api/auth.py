@@ -14,6 +14,7 @@ from ..storage import servers as servers_store
 from ..storage.db import Tx
 from ..text import fold
 from ..validation import F
+from .admin import registration_mode
 from .common import body, json, no_content, route, state
 
 bp = Blueprint("auth", __name__)
@@ -64,7 +65,7 @@ async def register() -> Response:
     """POST /auth/register: create an account (registration mode and invite per §2.4) and log in; 201 with tokens + User (API.md §3.1)."""
     st = state()
     args = await body(REGISTER)
-    mode = st.config.auth.registration
+    mode = registration_mode()
     password_hash = await st.passwords.hash(args["password"])
     email = args["email"] or None
     invite_code = args["invite_code"] or None
@@ -105,6 +106,8 @@ async def login() -> Response:
     if not ok:
         raise ApiError("invalid_credentials")
     assert row is not None
+    if row["disabled_at"] is not None:
+        raise ApiError("account_disabled")
     user_id = row["id"]
     ttl = st.config.auth.refresh_token_ttl_seconds
 

@@ -7,6 +7,7 @@ from quart import Blueprint, Response
 from ..errors import ApiError
 from ..storage import templates
 from ..storage.access import need_member
+from . import admin as admin_api
 from .common import caller, json, path_id, route, state
 
 bp = Blueprint("meta", __name__)
@@ -15,7 +16,7 @@ bp = Blueprint("meta", __name__)
 @route(bp, "/instance/registration-mode", ["GET"], auth="none")
 async def registration_mode() -> Response:
     """GET /instance/registration-mode (no auth): 200 ``{"registration_mode": "open"|"invite_only"|"closed"}`` (API.md §2.4)."""
-    return json({"registration_mode": state().config.auth.registration})
+    return json({"registration_mode": admin_api.registration_mode()})
 
 
 @route(bp, "/health", ["GET"], auth="none")

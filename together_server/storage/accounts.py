@@ -21,7 +21,7 @@ ROTATION_GRACE_SECONDS = 2.0
 
 USER_COLUMNS = (
     "id, username, email, avatar_url, bio, pronouns, chosen_status, custom_status, activity,"
-    " is_admin, is_bot, deleted_at, created_at, password_hash"
+    " is_admin, is_bot, deleted_at, created_at, password_hash, disabled_at"
 )
 SQL_USER_BY_ID = f"SELECT {USER_COLUMNS} FROM users WHERE id = ?"
 SQL_USER_BY_FOLD = f"SELECT {USER_COLUMNS} FROM users WHERE username_fold = ?"
@@ -120,6 +120,8 @@ def refresh(tx: Tx, token: str, ttl: int, revoke: Any) -> tuple[str, Any]:
     new_token, digest = new_refresh_token()
     tx.conn.execute(SQL_INSERT_REFRESH, (digest, sid, now))
     user = tx.conn.execute(SQL_USER_BY_ID, (row["user_id"],)).fetchone()
+    if user is not None and user["disabled_at"] is not None:
+        return "error", "account_disabled"
     if user is None or user["deleted_at"] is not None:
         return "error", "invalid_refresh_token"
     return "ok", (user, sid, new_token)

@@ -125,18 +125,19 @@ def cutoff_for(retention_days: int, now_us: int) -> str:
     return format_us(now_us - retention_days * 86_400 * 1_000_000)
 
 
-async def purge_loop(db: Any, retention_days: int, batch: int, *, every: float = 3600.0) -> None:
+async def purge_loop(db: Any, retention_days: int | Any, batch: int, *, every: float = 3600.0) -> None:
     """Daemon task: every ``every`` seconds (first run at start-up) delete entries older than
-    ``retention_days`` in writer jobs of ``batch`` rows, yielding between them (issue 13:
-    "purged in bounded batches"). ``retention_days`` 0 keeps everything."""
+    ``retention_days`` (an int, or a callable giving the value in force: the admin area may
+    change it) in writer jobs of ``batch`` rows, yielding between them (issue 13: "purged in
+    bounded batches"). A retention of 0 keeps everything."""
     import trio
 
     from ..clock import now_us
 
-    if retention_days <= 0:
-        return
     while True:
-        job = functools.partial(_purge_job, cutoff=cutoff_for(retention_days, now_us()), batch=batch)
-        while await db.write(job) >= batch:
-            await trio.sleep(0)
+        days = retention_days() if callable(retention_days) else retention_days
+        if days > 0:
+            job = functools.partial(_purge_job, cutoff=cutoff_for(days, now_us()), batch=batch)
+            while await db.write(job) >= batch:
+                await trio.sleep(0)
         await trio.sleep(every)

@@ -177,6 +177,12 @@ def delete_server(tx: Tx, server_id: str, user_id: str) -> None:
     ctx = need_member(tx.conn, server_id, user_id)
     if not ctx.is_owner:
         raise ApiError("not_owner")
+    tombstone_server(tx, server_id)
+
+
+def tombstone_server(tx: Tx, server_id: str) -> None:
+    """Write step of ``delete_server`` after its permission check (also the admin area's
+    delete, issue 13): steps 1-3 above."""
     audience = member_ids(tx.conn, server_id)
     voice.end_for_server(tx, server_id, audience)
     tx.conn.execute("UPDATE servers SET deleted_at = ? WHERE id = ?", (tx.now(), server_id))
