@@ -12,7 +12,6 @@ import sys
 import tarfile
 import time
 from pathlib import Path
-from typing import Any
 
 import trio
 from conftest import Api, Users, make_config
