@@ -337,7 +337,7 @@ UNKNOWN_PATHS = [
     # ("//servers" is not here: httpx sends it as "/", which is the web client's page)
     "/servers/", "/servers//channels", "/users/@me/", "/health/", "/Servers",
     "/apiservers", "/api/api/servers", "/api/", "/servers/{S}/", "/servers/{S}//channels", "/channels/{C}/messages/",
-    "/nope", "/threads", "/admin/users", "/metrics", "/files",
+    "/nope", "/threads", "/admin/nope", "/metrics", "/files",
 ]
 
 

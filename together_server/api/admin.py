@@ -103,6 +103,7 @@ async def admin_update_user(user_id: str) -> Response:
     new_hash = await st.passwords.hash(args["password"]) if args["password"] is not UNSET else None
 
     def job(tx: Any) -> dict[str, Any]:
+        store.require_user(tx.conn, uid)
         if args["is_admin"] is not UNSET:
             store.set_admin(tx, uid, args["is_admin"], admin_id)
         if args["disabled"] is not UNSET:

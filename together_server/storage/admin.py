@@ -132,6 +132,12 @@ def find_user(conn: sqlite3.Connection, name_or_id: str) -> sqlite3.Row:
     return row
 
 
+def require_user(conn: sqlite3.Connection, user_id: str) -> None:
+    """404 ``unknown_user`` unless ``user_id`` is a live account."""
+    if conn.execute("SELECT 1 FROM users WHERE id = ? AND deleted_at IS NULL", (user_id,)).fetchone() is None:
+        raise ApiError("unknown_user")
+
+
 def _target(tx: Tx, user_id: str) -> sqlite3.Row:
     row = tx.conn.execute("SELECT id, username, is_admin, is_bot, disabled_at FROM users"
                           " WHERE id = ? AND deleted_at IS NULL", (user_id,)).fetchone()
