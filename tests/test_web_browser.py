@@ -305,6 +305,92 @@ def test_xss_payloads_render_as_text(world: World) -> None:
     b.goto(f"{w.base}/#/channels/{w.server_id}/{w.general_id}")
 
 
+def test_unread_dot_mention_count_title_and_divider(world: World) -> None:
+    w = world
+    a, b = w.alice.page, w.bob.page
+    assert a and b
+    games = [c for c in w.alice.api("GET", f"/servers/{w.server_id}/channels") if c["name"] == "games"][0]["id"]
+    # bob looks at #games (the override of the previous test: let everyone see it again)
+    ov = [o for o in w.alice.api("GET", f"/channels/{games}/overrides") if o["role_id"] == w.server_id]
+    for o in ov:
+        w.alice.api("DELETE", f"/channels/{games}/overrides/{o['id']}")
+    b.goto(f"{w.base}/#/channels/{w.server_id}/{games}")
+    expect(b.get_by_role("heading", name="games")).to_be_visible()
+    for i in range(3):
+        w.alice.api("POST", f"/channels/{w.general_id}/messages", json={"content": f"while you were in games {i}"})
+    w.alice.api("POST", f"/channels/{w.general_id}/messages", json={"content": f"@{w.bob.name} look here"})
+    general = b.locator("li.chan", has=b.locator("[data-channel='general']"))
+    expect(general.locator(".badge")).to_have_text("1")  # one unread mention
+    expect(b.get_by_role("button", name=re.compile(r"LAN party, 1 mentions"))).to_be_visible()
+    expect(b).to_have_title(re.compile(r"^\(4\) Together$"))
+    b.get_by_role("link", name=re.compile(r"^general.*1 mentions")).click()
+    divider = b.get_by_role("separator", name="New messages")
+    expect(divider).to_be_visible()
+    # the divider sits right before the first unread message
+    after = b.locator(".divider + article.msg .content")
+    expect(after).to_have_text("while you were in games 0")
+    expect(b).to_have_title("Together")  # read: acked
+    expect(message(b, "look here")).to_have_class(re.compile("mentioned"))
+
+
+def test_shift_enter_is_a_new_line_and_enter_sends(world: World) -> None:
+    a, b = world.alice.page, world.bob.page
+    assert a and b
+    area = a.get_by_role("textbox", name="Message #general")
+    area.click()
+    area.press_sequentially("first line")
+    area.press("Shift+Enter")
+    area.press_sequentially("second line")
+    expect(area).to_have_value("first line\nsecond line")
+    area.press("Enter")
+    expect(area).to_have_value("")
+    expect(message(b, "second line")).to_contain_text("first line")
+    assert message(b, "second line").locator(".content br").count() == 1
+
+
+def test_scroll_up_loads_older_pages(world: World) -> None:
+    b = world.bob.page
+    assert b
+    box = b.get_by_role("log", name="Messages")
+    for _ in range(60):
+        if b.locator(".messages .start").count():
+            break
+        box.evaluate("el => { el.scrollTop = 0; el.dispatchEvent(new Event('scroll')); }")
+        b.wait_for_timeout(150)
+    expect(b.locator(".messages .start")).to_be_visible()
+    expect(message(b, "hello from alice")).to_be_attached()
+    assert b.locator("article.msg").count() <= 250  # a bounded window
+
+
+def test_every_control_has_an_accessible_name(world: World) -> None:
+    b = world.bob.page
+    assert b
+    unnamed = b.evaluate("""() => [...document.querySelectorAll('button, a[href], input, textarea, select, [role=button]')]
+      .filter((el) => el.offsetParent !== null || el.getClientRects().length)
+      .filter((el) => !(el.getAttribute('aria-label') || el.textContent.trim() || (el.labels && el.labels.length) || el.title))
+      .map((el) => el.outerHTML.slice(0, 80))""")
+    assert not unnamed, unnamed
+    # keyboard alone: Tab reaches the composer, typing and Enter send
+    b.get_by_role("textbox", name="Message #general").focus()
+    b.keyboard.type("typed with the keyboard")
+    b.keyboard.press("Enter")
+    expect(message(world.alice.page, "typed with the keyboard")).to_be_visible()  # type: ignore[arg-type]
+
+
+def test_dark_theme_follows_the_system(world: World) -> None:
+    w = world
+    page = w.bob.page
+    assert page
+    page.emulate_media(color_scheme="dark")
+    dark = page.evaluate("getComputedStyle(document.body).backgroundColor")
+    page.emulate_media(color_scheme="light")
+    light = page.evaluate("getComputedStyle(document.body).backgroundColor")
+    assert dark != light and light == "rgb(255, 255, 255)", (dark, light)
+    page.emulate_media(color_scheme="dark")
+    shot(w, page, "dark")
+    page.emulate_media(color_scheme="light")
+
+
 def test_phone_width_layout(world: World) -> None:
     w = world
     page = w.bob.open(w.browser, f"#/channels/{w.server_id}/{w.general_id}", viewport={"width": 390, "height": 800},

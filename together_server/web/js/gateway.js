@@ -2,7 +2,7 @@
 // after a drop, backoff 1 s doubling to 30 s with jitter, a fresh READY after a restart.
 // A socket that stops answering heartbeats, or a browser that goes offline, counts as a drop.
 
-import { freshToken } from "./api.js";
+import { freshToken, refresh } from "./api.js";
 
 export class Gateway {
   constructor(onDispatch, onState) {
@@ -16,6 +16,7 @@ export class Gateway {
     this.beat = null;
     this.acked = true;
     this.retry = null;
+    this.failures = 0;
     window.addEventListener("offline", () => this.drop());
     window.addEventListener("online", () => { if (!this.ws && !this.stopped) this.connectSoon(50); });
   }
@@ -25,7 +26,12 @@ export class Gateway {
     if (this.stopped) return;
     this.onState(this.sessionId ? "reconnecting" : "connecting");
     let token;
-    try { token = await freshToken(); } catch (e) {
+    try {
+      // sockets that die before READY may mean a revoked token (the upgrade answers 401,
+      // which a browser cannot see): refresh; a dead refresh token signs out (api.js)
+      if (this.failures >= 2) await refresh();
+      token = await freshToken();
+    } catch (e) {
       if (e.status === 401) { this.stop(); return; }
       this.connectSoon(); return;
     }
@@ -48,6 +54,7 @@ export class Gateway {
       if (msg.t !== "READY" && msg.s <= this.seq) return;  // seen before (a replay overlap)
       this.seq = msg.s;
     }
+    if (msg.t === "READY" || msg.t === "RESUMED") this.failures = 0;
     if (msg.t === "READY") {
       this.sessionId = msg.d.session_id;
       this.startHeartbeat(msg.d.heartbeat_interval || 30000);
@@ -90,9 +97,16 @@ export class Gateway {
     this.ws = null;
     clearInterval(this.beat);
     if (this.stopped) return;
-    if (code === 4001) { this.sessionId = null; this.seq = 0; }  // the login ended: no resume
     if (code === 4002) return;  // resumed elsewhere (another socket of ours)
+    this.failures += 1;
     this.onState("reconnecting");
+    if (code === 4001) {  // what the session was bound to ended: no resume, a new credential first
+      this.sessionId = null;
+      this.seq = 0;
+      this.failures = 2;
+      this.connectSoon(0);
+      return;
+    }
     this.connectSoon();
   }
 

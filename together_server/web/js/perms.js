@@ -20,9 +20,12 @@ export const BITS = [
   ["MANAGE_SERVER", 4096, "Manage server", "Rename the server, revoke any invite"],
   ["ADMINISTRATOR", 8192, "Administrator", "Every permission; channel overrides do not apply"],
   ["CREATE_INVITES", 16384, "Create invites", "Create and list invites"],
+  ["VIEW_AUDIT_LOG", 32768, "View audit log", "Read the server's audit log"],
+  ["MANAGE_WEBHOOKS", 65536, "Manage webhooks", "Create, edit and delete webhooks"],
+  ["MANAGE_AUTOMOD", 131072, "Manage automod", "Set the automatic moderation rules"],
 ];
 export const P = Object.fromEntries(BITS.map(([n, v]) => [n, v]));
-export const ALL = 32767;
+export const ALL = 262143;  // bits 0-17 (API.md §4.1 + issue 13)
 export const CHANNEL_BITS = 1151;
 export const DEFAULT = 123;
 

@@ -47,6 +47,9 @@ export function MessageList({ cid, sid, dm }) {
     if (n > 0 && items.length) divider.current = items[0].id;
   }
 
+  // a channel opened again starts at its newest message (or at the jump target)
+  useLayoutEffect(() => { b.scrolled = false; b.atBottom = undefined; }, [cid]);
+
   function keepAnchor() {
     const el = ref.current;
     if (!el) return;
