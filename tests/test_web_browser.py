@@ -13,6 +13,7 @@ import time
 from collections.abc import Iterator
 from pathlib import Path
 
+import httpx
 import pytest
 from conftest import ThreadDaemon, make_config, unique
 from playwright.sync_api import Browser, Page, expect, sync_playwright
@@ -389,6 +390,61 @@ def test_dark_theme_follows_the_system(world: World) -> None:
     page.emulate_media(color_scheme="dark")
     shot(w, page, "dark")
     page.emulate_media(color_scheme="light")
+
+
+def test_mention_autocomplete(world: World) -> None:
+    w = world
+    b = w.bob.page
+    assert b
+    area = b.get_by_role("textbox", name="Message #general")
+    area.click()
+    area.press_sequentially("hey @" + w.alice.name[:4])
+    box = b.get_by_role("listbox", name="Mention suggestions")
+    expect(box.get_by_role("option", name="@" + w.alice.name)).to_be_visible()
+    area.press("Enter")  # picks the suggestion
+    expect(area).to_have_value(f"hey @{w.alice.name} ")
+    area.press_sequentially("dinner?")
+    area.press("Enter")
+    expect(message(w.alice.page, "dinner?")).to_have_class(re.compile("mentioned"))  # type: ignore[arg-type]
+
+
+def test_status_change_shows_in_the_member_list(world: World) -> None:
+    w = world
+    a, b = w.alice.page, w.bob.page
+    assert a and b
+    b.get_by_role("button", name="Your settings").first.click()
+    dialog = b.get_by_role("dialog", name="Your settings")
+    dialog.get_by_label("Status", exact=True).select_option(label="Do not disturb")
+    dialog.get_by_label("Custom status").fill("in a match")
+    dialog.get_by_role("button", name="Save profile").click()
+    expect(dialog.get_by_role("status")).to_have_text("Saved.")
+    b.keyboard.press("Escape")
+    members = a.get_by_role("complementary", name="Members")
+    expect(members.locator(f"[data-member='{w.bob.name}'] .presence")).to_have_attribute("aria-label", "do not disturb")
+    b.get_by_role("button", name="Your settings").first.click()
+    b.get_by_role("dialog").get_by_label("Status", exact=True).select_option(label="Online")
+    b.get_by_role("dialog").get_by_role("button", name="Save profile").click()
+    b.keyboard.press("Escape")
+
+
+def test_bot_token_is_shown_once(world: World) -> None:
+    a = world.alice.page
+    assert a
+    a.get_by_role("button", name="Server settings").click()
+    dialog = a.get_by_role("dialog")
+    dialog.get_by_role("tab", name="Your bots").click()
+    dialog.get_by_label("Bot name").fill("Dice roller")
+    dialog.get_by_role("button", name="Create bot").click()
+    token = dialog.locator("code.token")
+    expect(token).to_have_text(re.compile(r"^\S{20,}$"))
+    expect(dialog.get_by_role("button", name="Copy token")).to_be_visible()
+    value = token.inner_text()
+    r = httpx.post(world.base + "/bots/connect", headers={"Authorization": f"Bot {value}"}, timeout=30)
+    assert r.status_code == 200, r.text  # the token shown works
+    dialog.get_by_role("button", name="I saved it").click()
+    expect(dialog.locator("code.token")).to_have_count(0)
+    expect(dialog.get_by_role("list", name="Bots")).to_contain_text("Dice roller")
+    a.keyboard.press("Escape")
 
 
 def test_phone_width_layout(world: World) -> None:

@@ -4,6 +4,7 @@ import { html, useEffect, useState } from "../html.js";
 import { api } from "../api.js";
 import { S } from "../store.js";
 import { navigate } from "../actions.js";
+import { full } from "../time.js";
 
 export function InviteView({ code }) {
   const [preview, setPreview] = useState(null);
@@ -24,7 +25,7 @@ export function InviteView({ code }) {
       ${err && html`<p class="error" role="alert">${err}</p>`}
       ${!preview && !err && html`<p>Loading invite…</p>`}
       ${preview && html`<h1>You are invited to <span dir="auto">${preview.server_name}</span></h1>
-        <p>${preview.member_count} member${preview.member_count === 1 ? "" : "s"}${preview.expires_at ? " · expires " + new Date(preview.expires_at).toLocaleString() : ""}</p>
+        <p>${preview.member_count} member${preview.member_count === 1 ? "" : "s"}${preview.expires_at ? " · expires " + full(preview.expires_at) : ""}</p>
         ${member ? html`<button class="primary" onClick=${() => navigate(`#/channels/${preview.server_id}`)}>Open server</button>`
           : html`<button class="primary" onClick=${accept}>Accept invite</button>`}`}
       <p><a href="#/">Back</a></p>

@@ -8,14 +8,12 @@ import { fail } from "../actions.js";
 import { render as md } from "../markdown.js";
 import { can, P } from "../perms.js";
 import { openModal } from "./modal.js";
+import { clock, full } from "../time.js";
 import { Attachments } from "./attachments.js";
 
 export const EMOJI = ["👍", "❤️", "😂", "🎉", "😮", "😢", "🙏", "🔥", "👀", "✅"];
 
-function time(ts) {
-  const d = new Date(ts);
-  return d.toLocaleTimeString([], { hour: "2-digit", minute: "2-digit" });
-}
+const time = clock;
 
 function Reply({ target }) {
   const jump = () => { if (target) { const el = document.querySelector(`[data-mid="${target.id}"]`); if (el) el.scrollIntoView({ block: "center" }); } };
@@ -96,7 +94,7 @@ export function Message({ m, cid, sid, dm, compact, target }) {
     data-mid=${m.id} aria-label=${`${nameOf(m.author_id)} at ${time(m.created_at)}`}>
     ${m.reply_to && html`<${Reply} target=${target} />`}
     ${!compact && html`<header><strong class="author">${nameOf(m.author_id)}</strong>
-      <time datetime=${m.created_at} title=${new Date(m.created_at).toLocaleString()}>${time(m.created_at)}</time>
+      <time datetime=${m.created_at} title=${full(m.created_at)}>${time(m.created_at)}</time>
       ${m.pinned && html`<span class="tag" title="Pinned">📌 pinned</span>`}</header>`}
     ${editing ? html`<${Editor} m=${m} done=${() => setEditing(false)} />`
       : html`<div class="content" dir="auto">${md(m.content, { me: S.me && S.me.username })}${m.edited_at && html`<span class="edited" title=${m.edited_at}> (edited)</span>`}</div>`}

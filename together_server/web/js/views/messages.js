@@ -6,6 +6,7 @@ import { html, h, Component, useEffect, useLayoutEffect, useRef } from "../html.
 import { S, bucket, changed, nameOf } from "../store.js";
 import { loadOlder, loadNewer, ack } from "../actions.js";
 import { Message } from "./message.js";
+import { day } from "../time.js";
 
 function typingLine(cid) {
   const t = S.typing[cid];
@@ -105,7 +106,7 @@ export function MessageList({ cid, sid, dm }) {
   for (const m of items) {
     if (divider.current === m.id) out.push(html`<div class="divider" key="divider" role="separator" aria-label="New messages"><span>New messages</span></div>`);
     if (!prev || !sameDay(prev.created_at, m.created_at)) {
-      out.push(html`<div class="day" key=${"day" + m.id} role="separator">${new Date(m.created_at).toLocaleDateString()}</div>`);
+      out.push(html`<div class="day" key=${"day" + m.id} role="separator">${day(m.created_at)}</div>`);
     }
     const compact = prev && prev.author_id === m.author_id && !m.reply_to && divider.current !== m.id
       && Date.parse(m.created_at) - Date.parse(prev.created_at) < 5 * 60000;

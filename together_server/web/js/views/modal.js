@@ -49,7 +49,7 @@ function Prompt({ title, fields, submit, onSubmit, danger, text }) {
       ${(fields || []).map((fl) => fl.type === "checkbox"
         ? html`<label class="check"><input type="checkbox" name=${fl.name} checked=${!!fl.value} /> ${fl.label}</label>`
         : fl.type === "select"
-          ? html`<label>${fl.label}<select name=${fl.name}>${fl.options.map(([v, l]) => html`<option value=${v} selected=${v === fl.value}>${l}</option>`)}</select></label>`
+          ? html`<label>${fl.label}<select name=${fl.name} aria-label=${fl.label}>${fl.options.map(([v, l]) => html`<option value=${v} selected=${v === fl.value}>${l}</option>`)}</select></label>`
           : html`<label>${fl.label}<input name=${fl.name} type=${fl.type || "text"} value=${fl.value || ""} required=${!!fl.required} maxlength=${fl.max || 4000} /></label>`)}
       <p class="error" role="alert" ref=${err}></p>
       <div class="row end"><button type="button" onClick=${closeModal}>Cancel</button>

@@ -6,6 +6,7 @@ import { api } from "../api.js";
 import { S, changed } from "../store.js";
 import { errText, inviteLink, copyText, loadMembers } from "../actions.js";
 import { can, owner, topPosition, P } from "../perms.js";
+import { full } from "../time.js";
 
 export function Invites({ sid, say }) {
   const list = S.invites[sid];
@@ -29,7 +30,7 @@ export function Invites({ sid, say }) {
       ${!list && html`<li>Loading…</li>`}
       ${list && list.length === 0 && html`<li class="hint">No invites.</li>`}
       ${(list || []).map((i) => html`<li key=${i.id}><code>${i.code}</code>
-        <span class="hint">${i.uses}${i.max_uses ? "/" + i.max_uses : ""} uses${i.expires_at ? " · expires " + new Date(i.expires_at).toLocaleString() : ""}</span>
+        <span class="hint">${i.uses}${i.max_uses ? "/" + i.max_uses : ""} uses${i.expires_at ? " · expires " + full(i.expires_at) : ""}</span>
         <span class="row-tools"><button class="small" onClick=${() => copyText(inviteLink(i.code))}>Copy link</button>
         ${(can(sid, P.MANAGE_SERVER) || (S.me && i.created_by === S.me.id)) && html`<button class="small danger" onClick=${() => revoke(i)}>Revoke</button>`}</span></li>`)}
     </ul>
@@ -53,7 +54,7 @@ export function MembersAdmin({ sid, say }) {
     ${list.map((m) => {
       const target = m.user_id !== S.me.id && m.user_id !== s.owner_id && rankOf(m) < mine;
       return html`<li key=${m.user_id} class="member-admin"><strong>${m.username}</strong>
-        ${m.timed_out_until && Date.parse(m.timed_out_until) > Date.now() && html`<span class="tag">timed out until ${new Date(m.timed_out_until).toLocaleString()}</span>`}
+        ${m.timed_out_until && Date.parse(m.timed_out_until) > Date.now() && html`<span class="tag">timed out until ${full(m.timed_out_until)}</span>`}
         <span class="hint">${(m.roles || []).map((r) => r.name).join(", ")}</span>
         <span class="row-tools">
           ${can(sid, P.MANAGE_ROLES) && roles.length > 0 && html`<button class="small" aria-expanded=${open === m.user_id ? "true" : "false"} onClick=${() => setOpen(open === m.user_id ? null : m.user_id)}>Roles</button>`}
@@ -81,7 +82,7 @@ export function Bans({ sid, say }) {
     ${list === null && html`<li>Loading…</li>`}
     ${list && list.length === 0 && html`<li class="hint">Nobody is banned.</li>`}
     ${(list || []).map((b) => html`<li key=${b.user_id}><strong>${(S.users[b.user_id] || {}).username || b.user_id}</strong>
-      <span class="hint">${b.reason || ""} · ${new Date(b.created_at).toLocaleString()}</span>
+      <span class="hint">${b.reason || ""} · ${full(b.created_at)}</span>
       <span class="row-tools"><button class="small" onClick=${() => unban(b)}>Unban</button></span></li>`)}
   </ul>`;
 }

@@ -6,6 +6,7 @@ import { api } from "../api.js";
 import { S, changed, channelById } from "../store.js";
 import { navigate } from "../actions.js";
 import { highlight } from "../markdown.js";
+import { full } from "../time.js";
 
 const HINTS = [
   ["from:alice", "messages by a user"], ["in:general", "in a channel"], ["has:link", "with a link"],
@@ -50,7 +51,7 @@ export function SearchResults({ sid }) {
         const ch = channelById(r.channel_id);
         return html`<li key=${r.id}><button class="hit" onClick=${() => navigate(`#/channels/${sid}/${r.channel_id}/${r.id}`)}
             aria-label=${`Jump to message by ${r.author_username} in ${ch ? ch.name : "a channel"}`}>
-          <div class="hit-head"><strong>${r.author_username}</strong> <span class="hint">#${ch ? ch.name : "?"} · ${new Date(r.created_at).toLocaleString()}</span></div>
+          <div class="hit-head"><strong>${r.author_username}</strong> <span class="hint">#${ch ? ch.name : "?"} · ${full(r.created_at)}</span></div>
           <div class="hit-text" dir="auto">${highlight(r.highlight)}</div></button></li>`;
       })}
     </ul>

@@ -10,6 +10,7 @@ import { Dialog, closeModal } from "./modal.js";
 import { Roles, Overrides } from "./roles.js";
 import { Invites, MembersAdmin, Bans } from "./moderation.js";
 import { Bots } from "./bots.js";
+import { day } from "../time.js";
 
 function Overview({ sid, say }) {
   const s = S.servers[sid];
@@ -31,7 +32,7 @@ function Overview({ sid, say }) {
     <label>Server name<input name="name" value=${s.name} maxlength="100" required disabled=${!edit} /></label>
     <label class="check"><input type="checkbox" name="is_public" checked=${s.is_public} disabled=${!edit} /> Public: listed in Browse servers</label>
     <label class="check"><input type="checkbox" name="require_invite" checked=${s.require_invite} disabled=${!edit} /> Joining needs an invite even when public</label>
-    <p class="hint">${s.member_count} members · created ${new Date(s.created_at).toLocaleDateString()}</p>
+    <p class="hint">${s.member_count} members · created ${day(s.created_at)}</p>
     ${edit && html`<div class="row end"><button class="primary" type="submit">Save</button></div>`}
     ${owner(sid) && html`<div class="row"><button type="button" class="danger" onClick=${remove}>Delete server</button></div>`}
   </form>`;

@@ -65,7 +65,7 @@ export function Settings() {
     ${msg && html`<p class=${msg.err ? "error" : "ok"} role="status">${msg.err || msg.ok}</p>`}
     <form class="form" onSubmit=${saveProfile} aria-label="Profile">
       <h3>Profile — ${me.username}</h3>
-      <label>Status<select name="status">${STATUSES.map(([v, l]) => html`<option value=${v} selected=${(me.chosen_status || "online") === v}>${l}</option>`)}</select></label>
+      <label>Status<select aria-label="Status" name="status">${STATUSES.map(([v, l]) => html`<option value=${v} selected=${(me.chosen_status || "online") === v}>${l}</option>`)}</select></label>
       <label>Custom status<input name="custom_status" maxlength="128" value=${me.custom_status || ""} /></label>
       <label>Pronouns<input name="pronouns" maxlength="40" value=${me.pronouns || ""} /></label>
       <label>About me<textarea name="bio" maxlength="500" value=${me.bio || ""}></textarea></label>
@@ -80,7 +80,7 @@ export function Settings() {
     </form>
     <div class="form">
       <h3>This browser</h3>
-      <label>Theme<select onChange=${(e) => setTheme(e.target.value)}>
+      <label>Theme<select aria-label="Theme" onChange=${(e) => setTheme(e.target.value)}>
         ${[["system", "Follow the system"], ["light", "Light"], ["dark", "Dark"]].map(([v, l]) => html`<option value=${v} selected=${theme === v}>${l}</option>`)}
       </select></label>
       <div class="row"><button onClick=${toggleNotif} aria-pressed=${notif === "on" ? "true" : "false"}>
