@@ -1,15 +1,18 @@
-// Attachments (issue 10's contract): files chosen before sending, uploaded after the message
-// is posted (POST /messages/:id/attachments, multipart `files`) with progress; images shown
-// as thumbnails (url + "&size=thumb") that enlarge on click, other files as download chips.
+// Attachments (issue 10's contract): files chosen before sending go with the message in one
+// multipart POST (text parts `content`, `reply_to`; file parts `files`), with upload progress;
+// images show as thumbnails (`thumbnail_url`) that enlarge on click, other files as download chips.
 
 import { html, useEffect, useState } from "../html.js";
 import { upload } from "../api.js";
 import { openModal } from "./modal.js";
 
-export async function uploadFiles(msg, files, onProgress) {
+/** Post a message with files in one step: POST <path> multipart; resolves to the Message. */
+export async function postWithFiles(path, content, replyTo, files, onProgress) {
   const form = new FormData();
+  form.append("content", content);
+  if (replyTo) form.append("reply_to", replyTo);
   for (const f of files) form.append("files", f, f.name || "pasted.png");
-  return upload(`/messages/${msg.id}/attachments`, form, onProgress);
+  return upload(path, form, onProgress);
 }
 
 function size(n) {
@@ -49,7 +52,7 @@ export function Attachments({ m }) {
     ${list.map((a) => (a.mime_type || "").startsWith("image/")
       ? html`<button key=${a.id} class="thumb-btn" aria-label=${"Enlarge image " + a.filename}
           onClick=${() => openModal("image", { src: a.url, name: a.filename })}>
-          <img class="thumb" src=${a.url + (a.url.includes("?") ? "&" : "?") + "size=thumb"} alt=${a.filename} loading="lazy"
+          <img class="thumb" src=${a.thumbnail_url || a.url + (a.url.includes("?") ? "&" : "?") + "size=thumb"} alt=${a.filename} loading="lazy"
             width=${a.width && a.height ? Math.min(400, a.width) : null}
             height=${a.width && a.height ? Math.round(Math.min(400, a.width) * a.height / a.width) : null} /></button>`
       : html`<a key=${a.id} class="chip download" href=${a.url} download=${a.filename}>

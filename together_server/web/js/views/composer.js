@@ -1,13 +1,13 @@
 // The composer: Enter sends, Shift+Enter is a new line; typing notices (throttled);
 // @mention autocomplete from the member list; the reply preview; files by drag and drop,
-// paste or picker, uploaded with progress after the message is posted (issue 10's flow).
+// paste or picker, sent with the message in one multipart POST with upload progress (issue 10).
 
 import { html, useRef, useState } from "../html.js";
 import { api } from "../api.js";
 import { S, changed, live, nameOf } from "../store.js";
 import { fail, isDm } from "../actions.js";
 import { can, P } from "../perms.js";
-import { uploadFiles, PendingFiles } from "./attachments.js";
+import { postWithFiles, PendingFiles } from "./attachments.js";
 
 const TYPING_EVERY = 6000;  // the server relays at most one per 5 s (API.md §6.3)
 
@@ -62,8 +62,8 @@ export function Composer({ cid, sid, dm, name }) {
 
   async function send() {
     const value = area.current ? area.current.value : text;  // what is in the box right now
-    const content = value.trim() ? value : files.length ? "\u200b" : "";
-    if (!content) return;
+    const content = value.trim() ? value : "";
+    if (!content && !files.length) return;
     const body = { content };
     if (reply) body.reply_to = reply.id;
     const pending = files;
@@ -74,10 +74,14 @@ export function Composer({ cid, sid, dm, name }) {
     lastTyping.current = 0;
     try {
       const path = isDm(cid) ? `/dm-channels/${cid}/messages` : `/channels/${cid}/messages`;
-      const msg = await api("POST", path, body);
-      if (pending.length) await uploadFiles(msg, pending, (p) => { S.upload = { cid, p, names: pending.map((f) => f.name) }; changed(); });
+      if (pending.length) {
+        S.upload = { cid, p: 0, names: pending.map((f) => f.name || "pasted image") };
+        changed();
+        await postWithFiles(path, content, body.reply_to, pending, (p) => { S.upload = { ...S.upload, p }; changed(); });
+      } else await api("POST", path, body);
     } catch (e) {
-      setText(content === "\u200b" ? "" : content);  // nothing is lost: put it back
+      setText(content);  // nothing is lost: put it back (and the files)
+      if (pending.length) setFiles(pending);
       fail(e);
     } finally { if (S.upload) { S.upload = null; changed(); } }
   }

@@ -19,12 +19,14 @@ export function Dialog({ title, children, wide }) {
   const ref = useRef(null);
   useEffect(() => {
     const el = ref.current;
-    const first = el && el.querySelector("input, textarea, select, button:not(.close)");
+    const first = el && (el.querySelector("input, textarea, select, button:not(.close), a[href]") || el.querySelector("button"));
     if (first) first.focus();
+    const esc = (e) => { if (e.key === "Escape") { e.preventDefault(); closeModal(); } };
+    document.addEventListener("keydown", esc);
+    return () => document.removeEventListener("keydown", esc);
   }, []);
-  const onKey = (e) => { if (e.key === "Escape") { e.stopPropagation(); closeModal(); } };
   return html`<div class="backdrop" onClick=${(e) => { if (e.target === e.currentTarget) closeModal(); }}>
-    <div class=${"dialog" + (wide ? " wide" : "")} role="dialog" aria-modal="true" aria-label=${title} ref=${ref} onKeyDown=${onKey}>
+    <div class=${"dialog" + (wide ? " wide" : "")} role="dialog" aria-modal="true" aria-label=${title} ref=${ref}>
       <header><h2>${title}</h2><button class="close icon" aria-label="Close" onClick=${closeModal}>✕</button></header>
       <div class="dialog-body">${children}</div>
     </div>
