@@ -39,7 +39,8 @@ async def test_message_shape_replies_and_mentions(room: dict[str, Any]) -> None:
     m1 = await a.send(cid, "first")
     assert set(m1) == {"id", "channel_id", "author_id", "content", "reply_to", "mention_user_ids",
                        "mention_everyone", "thread_id", "thread_reply_count", "edited_at", "deleted",
-                       "created_at", "pinned", "pinned_by", "pinned_at", "poll", "event", "reactions"}
+                       "created_at", "pinned", "pinned_by", "pinned_at", "poll", "event", "reactions",
+                       "attachments"}
     assert (m1["thread_id"], m1["thread_reply_count"], m1["deleted"], m1["pinned"], m1["poll"], m1["event"],
             m1["reactions"], m1["edited_at"]) == (None, 0, False, False, None, None, [], None)
     bname, xname = b.user["username"], x.user["username"]
@@ -104,8 +105,11 @@ async def test_f24_invisible_content_and_names(room: dict[str, Any]) -> None:
     m = await a.send(cid, "visible")
     before = await list_page(a, cid)
     for text in INVISIBLE:
-        check_error(await a.post(f"/channels/{cid}/messages", json={"content": text}), 400, "validation_failed",
-                    "content")
+        # Accepted but hidden: it waits for files (issue 10's two-step upload) and is never
+        # listed, announced or searchable without them (test_attachments.py covers the rest).
+        r = await a.post(f"/channels/{cid}/messages", json={"content": text})
+        assert r.status_code == 201, r.text
+        assert (await a.get(f"/channels/{cid}/messages/{r.json()['id']}")).status_code == 404
     check_error(await a.patch(f"/messages/{m['id']}", json={"content": "\u200b"}), 400, "validation_failed", "content")
     assert await list_page(a, cid) == before
     for name in ("   ", "\u200b", "\u3164"):

@@ -136,7 +136,7 @@ async def test_dm_messages_post_page_and_events(users: Users, record: Any) -> No
         r = await who.post(f"/dm-channels/{dm['id']}/messages", json={"content": f"dm {i} ✨"})
         assert r.status_code == 201, r.text
         msg = r.json()
-        assert set(msg) == {"id", "channel_id", "author_id", "content", "edited_at", "created_at"}
+        assert set(msg) == {"id", "channel_id", "author_id", "content", "edited_at", "created_at", "attachments"}
         assert msg["channel_id"] == dm["id"] and msg["author_id"] == who.id and msg["edited_at"] is None
         sent.append(msg)
     assert ra.of("DM_MESSAGE_CREATE") == sent and rb.of("DM_MESSAGE_CREATE") == sent
@@ -163,9 +163,14 @@ async def test_dm_message_rules(users: Users) -> None:
     alice, bob, _srv = await pair_in_server(users)
     stranger = await users.new("stranger")
     dm = await open_dm(alice, bob)
-    for content in ("", "\u200b", " ", "x" * 4001, 5):
+    for content in ("", "x" * 4001, 5):
         r = await alice.post(f"/dm-channels/{dm['id']}/messages", json={"content": content})
         assert (r.status_code, r.json()["code"]) == (400, "validation_failed"), content
+    for content in ("\u200b", " "):  # accepted, hidden until files follow (issue 10)
+        r = await alice.post(f"/dm-channels/{dm['id']}/messages", json={"content": content})
+        assert r.status_code == 201
+        listed = (await bob.get(f"/dm-channels/{dm['id']}/messages")).json()
+        assert r.json()["id"] not in [m["id"] for m in listed]
     r = await alice.post(f"/dm-channels/{dm['id']}/messages", json={"content": "x" * 4000})
     assert r.status_code == 201
     for path in (f"/dm-channels/{dm['id']}/messages", "/dm-channels/not-a-uuid/messages",

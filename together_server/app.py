@@ -31,6 +31,9 @@ from .text import bad_utf8_parameter, has_bad_control
 log = logging.getLogger("together_server")
 access_log = logging.getLogger("together_server.access")
 
+# Not rate limited: the health probe, and signed file URLs (a page of images is many
+# requests; the signature is the gate and serving is streamed from disk).
+UNLIMITED = frozenset({"meta.health", "files.serve"})
 EXPOSE = "X-RateLimit-Limit, X-RateLimit-Remaining, X-RateLimit-Reset, Retry-After, WWW-Authenticate"
 CORS_METHODS = "GET, POST, PUT, PATCH, DELETE, HEAD"
 
@@ -127,6 +130,9 @@ def audit_reason(raw: str | None) -> str | None:
 def create_app(st: AppState) -> QuartTrio:
     """Build the app around ``st`` (the handlers reach it through ``api.common.state``)."""
     app = QuartTrio("together_server", static_folder=None)
+    from .api.uploads import UploadHTTPConnection
+
+    app.asgi_http_class = UploadHTTPConnection  # upload bodies stream with back pressure (issue 10)
     app.config["STATE"] = st
     app.config["MAX_CONTENT_LENGTH"] = st.config.server.max_body_bytes
     # Slow bodies are cut at the connection by a rate rule (serving.py), not by Quart's
@@ -191,7 +197,7 @@ def create_app(st: AppState) -> QuartTrio:
         policy = POLICIES.get(endpoint, "any")
         who = st.auth.resolve(headers_in.get("Authorization"))
         ctx.caller = who
-        if limits_on and endpoint != "meta.health" and not endpoint.startswith("web."):  # web: static files
+        if limits_on and endpoint not in UNLIMITED and not endpoint.startswith("web."):  # web: static files
             ip = limiting.peer_ip(st, req.remote_addr, headers_in.getlist("X-Forwarded-For"))
             rl_headers, refusal = limiting.check(st, auth_route=endpoint in AUTH_BUCKET, who=who, ip=ip)
             ctx.ratelimit_headers = rl_headers

@@ -167,6 +167,36 @@ class LimitsConfig:
     pins_per_channel: int = attrs.field(default=50, metadata=_range(1, 10_000))
 
 
+DEFAULT_ALLOWED_TYPES = [
+    "image/png", "image/jpeg", "image/gif", "image/webp", "image/avif", "image/bmp",
+    "audio/mpeg", "audio/ogg", "audio/wav", "audio/flac", "audio/mp4",
+    "video/mp4", "video/webm", "video/quicktime", "video/x-matroska",
+    "application/pdf", "text/plain",
+    "application/zip", "application/gzip", "application/x-7z-compressed", "application/x-tar",
+    "application/x-xz", "application/x-bzip2", "application/vnd.rar",
+]
+
+
+@attrs.frozen
+class AttachmentsConfig:
+    """`[attachments]` (issue 10): enabled; max_file_bytes (bytes per file, 1 byte…); max_files_per_message
+    (1–100); max_image_pixels (width × height refused before decoding); url_ttl_seconds (lifetime of a
+    signed `/files/...` URL, also its `Cache-Control` max-age); allowed_types (sniffed MIME types that
+    may be uploaded); max_bytes_per_user (bytes a user's live attachments may total, 0 = no quota);
+    min_free_disk_bytes (uploads get 507 when the data disk has less free space); pending_seconds (a
+    message with no visible content and no attachment is deleted after this many seconds).
+    """
+    enabled: bool = True
+    max_file_bytes: int = attrs.field(default=50 * 1024 * 1024, metadata=_range(1, 1 << 40))
+    max_files_per_message: int = attrs.field(default=10, metadata=_range(1, 100))
+    max_image_pixels: int = attrs.field(default=40_000_000, metadata=_range(1, 1_000_000_000))
+    url_ttl_seconds: int = attrs.field(default=86_400, metadata=_range(1, 365 * DAY))
+    allowed_types: list[str] = attrs.field(factory=lambda: list(DEFAULT_ALLOWED_TYPES))
+    max_bytes_per_user: int = attrs.field(default=0, metadata=_range(0, 1 << 50))
+    min_free_disk_bytes: int = attrs.field(default=512 * 1024 * 1024, metadata=_range(0, 1 << 50))
+    pending_seconds: int = attrs.field(default=120, metadata=_range(1, DAY))
+
+
 @attrs.frozen
 class LinkPreviewConfig:
     """`[link_previews]`: `GET /link-preview` (issue 12). enabled (false: 404 feature_disabled),
@@ -241,6 +271,7 @@ class Config:
     gateway: GatewayConfig = GatewayConfig()
     ice: IceConfig = IceConfig()
     limits: LimitsConfig = LimitsConfig()
+    attachments: AttachmentsConfig = AttachmentsConfig()
     logging: LoggingConfig = LoggingConfig()
     audit_log: AuditLogConfig = AuditLogConfig()
     webhooks: WebhooksConfig = WebhooksConfig()

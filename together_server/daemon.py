@@ -27,17 +27,20 @@ from hypercorn.config import Config as HypercornConfig
 
 from . import connections, serving, webhook_delivery
 from .api import admin as admin_api
+from .api.uploads import FileService
 from .app import create_app
 from .auth.passwords import Passwords
 from .auth.request import Authenticator
 from .auth.tokens import Revocations, Tokens, load_or_create_secret
 from .clock import format_us, now_us
 from .config import Config
+from .files.signing import UrlSigner
 from .gateway import compat
 from .gateway.hub import Hub
 from .state import AppState
-from .storage import accounts, audit, servers
+from .storage import accounts, attachments, audit, servers
 from .storage import admin as admin_store
+from .storage.blobs import BlobStore
 from .storage.bots import BotRegistry
 from .storage.db import Database
 from .storage.health import is_refusal, kind_of
@@ -47,6 +50,7 @@ log = logging.getLogger("together_server")
 
 STORAGE_RECHECK_SECONDS = 5.0  # while the disk is full: how often a one-page write is tried
 GC_GEN0_THRESHOLD = 10_000  # allocations between young-generation collections (CPython: 700)
+PURGE_INTERVAL_SECONDS = 2.0  # attachments housekeeping: pending messages, blob purge (issue 10)
 
 class DaemonError(Exception):
     """A refused start (exit status 1): the message says why."""
@@ -235,9 +239,12 @@ async def _serve(
         raise DaemonError(f"the JWT secret {data_dir / 'jwt-secret'} is not text: remove it to "
                           "generate a new one (everyone signs in again)") from None
     hub = Hub()
+    signer = UrlSigner(secret, cfg.attachments.url_ttl_seconds)
+    blobs = BlobStore(data_dir / "blobs")
+    await trio.to_thread.run_sync(blobs.prepare)  # unfinished uploads of an earlier run go
     db = Database(
         data_dir / "together.db", synchronous=cfg.database.synchronous,
-        readers=cfg.database.reader_connections, publish=hub.publish,
+        readers=cfg.database.reader_connections, publish=hub.publish, file_url=signer.url,
         busy_timeout_ms=cfg.database.busy_timeout_ms, journal_size_limit=cfg.database.journal_size_limit_bytes,
         allow_empty=init_empty_database, quick_check=cfg.database.quick_check_at_start,
         quick_check_max_seconds=cfg.database.quick_check_max_seconds,
@@ -268,6 +275,7 @@ async def _serve(
             config=cfg, db=db, tokens=tokens, revocations=revocations,
             auth=Authenticator(tokens, revocations, bot_lookup=bots.by_hash, bot_live=bots.is_live),
             passwords=passwords, hub=hub, bots=bots,
+            files=FileService(blobs, cfg.attachments), files_signer=signer,
         )
         lan = await _prepare_lan(cfg)
         st.extras["lan"] = lan
@@ -297,6 +305,7 @@ async def _serve(
             nursery.start_soon(_restarting, audit.purge_loop, db,
                                lambda: admin_api.settings(st)["audit_log_retention_days"], cfg.audit_log.purge_batch)
             nursery.start_soon(_restarting, webhook_delivery.run, db, cfg.webhooks)
+            nursery.start_soon(_restarting, _attachments_loop, db, blobs, cfg.attachments.pending_seconds)
             served = trio.Event()
             st.extras["http_scope"] = http_scope = trio.CancelScope()
             st.extras["drained"] = drained = trio.Event()
@@ -389,6 +398,24 @@ async def _purge_loop(db: Database) -> None:
             removed = await db.write(servers.purge_deleted_servers)
             await trio.sleep(0)
         await trio.sleep(5.0)
+
+
+async def _attachments_loop(db: Database, blobs: BlobStore, pending_seconds: int) -> None:
+    """Issue 10 housekeeping, each step a short writer job: at start, queue blobs no row
+    references (a crash between a blob's rename and its commit); then every few seconds
+    delete pending messages whose files never came, and purge unreferenced blobs in
+    batches of 100 (the bytes of deleted attachments)."""
+    hashes = await trio.to_thread.run_sync(blobs.all_hashes)
+    for start in range(0, len(hashes), 500):
+        chunk = hashes[start:start + 500]
+        await db.write(lambda tx, chunk=chunk: attachments.queue_orphans(tx, chunk))
+    while True:
+        cutoff = format_us(now_us() - pending_seconds * 1_000_000)
+        while await db.write(lambda tx, cutoff=cutoff: attachments.expire_pending(tx, cutoff)):
+            await trio.sleep(0)
+        while await db.write(lambda tx: attachments.purge_blobs(tx, blobs.delete)):
+            await trio.sleep(0)
+        await trio.sleep(PURGE_INTERVAL_SECONDS)
 
 
 async def _watch_signals(shutdown: Callable[[], None]) -> None:

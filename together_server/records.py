@@ -114,7 +114,8 @@ def member(
 
 
 def message(
-    row: Row, mention_user_ids: list[str], reactions: list[dict[str, Any]] | None = None, *,
+    row: Row, mention_user_ids: list[str], reactions: list[dict[str, Any]] | None = None,
+    attachments: list[dict[str, Any]] | None = None, *,
     thread_reply_count: int = 0, poll: dict[str, Any] | None = None, event: dict[str, Any] | None = None,
 ) -> dict[str, Any]:
     """Message (§1.8) from a ``messages`` row (never deleted: ``deleted`` is always False).
@@ -122,6 +123,7 @@ def message(
     ``mention_user_ids`` is the stored mention list; ``reactions`` the §4.9 list (None -> []);
     ``thread_reply_count`` the undeleted replies of a thread root; ``poll`` / ``event`` the
     Poll / ServerEvent the message carries (issue 12), else null.
+    ``attachments`` the [Attachment] of issue 10 (None -> []).
     """
     return {
         "id": row["id"],
@@ -142,6 +144,7 @@ def message(
         "poll": poll,
         "event": event,
         "reactions": reactions or [],
+        "attachments": attachments or [],
     }
 
 

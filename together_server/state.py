@@ -31,6 +31,8 @@ class AppState:
     bots: Any = None  # storage.bots.BotRegistry (live bot tokens)
     limiters: Any = None  # ratelimit.Limiters or None when disabled
     trusted_proxies: tuple[Any, ...] = ()
+    files: Any = None  # api.uploads.FileService (blob store, upload settings; issue 10)
+    files_signer: Any = None  # files.signing.UrlSigner (the /files/... URLs)
     extras: dict[str, Any] = attrs.field(factory=dict)
     inflight: int = 0  # HTTP requests being handled (shutdown waits for them)
     shutting_down: bool = False  # set at the shutdown trigger: new requests get 503

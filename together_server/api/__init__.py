@@ -10,6 +10,7 @@ from quart import Quart
 
 from . import (
     admin,
+    attachments,
     audit,
     auth,
     automod,
@@ -18,6 +19,7 @@ from . import (
     dms,
     docs,
     events,
+    files,
     gateway_route,
     gifs,
     golive,
@@ -47,7 +49,7 @@ from . import (
 BLUEPRINT_MODULES = (
     auth, users, servers, members, invites, channels, messages, meta, roles, overrides, moderation,
     search, bots, ice, docs, dms, reactions, pins, readstate, voice, gateway_route,
-    admin, audit, automod, lan, webhooks,
+    admin, audit, automod, lan, webhooks, attachments, files,
     threads, polls, events, golive, previews, gifs,
     web,
 )

@@ -5,14 +5,16 @@ from __future__ import annotations
 from quart import Blueprint, Response
 
 from ..storage import dms as store
+from ..text import has_visible
 from ..validation import F
+from . import attachments
 from .common import body, caller, json, no_content, path_id, route, state
-from .messages import CONTENT, page_args
+from .messages import POST_CONTENT, page_args
 
 bp = Blueprint("dms", __name__)
 
 OPEN = [F("user_id", "uuid", required=True)]
-POST = [CONTENT]
+POST = [POST_CONTENT]
 
 
 @route(bp, "/dm-channels", ["POST"])
@@ -42,11 +44,23 @@ async def list_dm_messages(dm_id: str) -> Response:
 
 @route(bp, "/dm-channels/<dm_id>/messages", ["POST"])
 async def post_dm(dm_id: str) -> Response:
-    """POST /dm-channels/:id/messages: send a DM; 201 DirectMessage (API.md §4.8)."""
-    args = await body(POST)
+    """POST /dm-channels/:id/messages: send a DM; 201 DirectMessage (API.md §4.8).
+
+    A ``multipart/form-data`` body sends the message and its files in one step (issue 10).
+    """
     did = path_id(dm_id, "unknown_channel")
-    uid, content = caller().user_id, args["content"]
-    return json(await state().db.write(lambda tx: store.post_dm(tx, did, uid, content)), 201)
+    uid = caller().user_id
+    st = state()
+    if attachments.is_multipart():
+        form, content, _reply = await attachments.read_post_form(
+            lambda: st.db.read(store.need_participant, did, uid))
+        attach = attachments.attach_in_job(form, uid)
+        return json(await attachments.commit_uploads(
+            form, lambda tx: store.post_dm(tx, did, uid, content, attach=attach)), 201)
+    args = await body(POST)
+    content = args["content"]
+    pending = not has_visible(content)
+    return json(await st.db.write(lambda tx: store.post_dm(tx, did, uid, content, pending=pending)), 201)
 
 
 @route(bp, "/dm-channels/<dm_id>/messages/<message_id>", ["DELETE"])

@@ -26,6 +26,7 @@ import sqlite3
 from collections.abc import Sequence
 from typing import Any
 
+from ..storage.attachments import load as load_attachments
 from ..text import fold
 from .highlight import build_highlight
 from .query import SearchQuery
@@ -97,6 +98,9 @@ def search_messages(
     ).fetchone()[0]
     marked = _highlights(conn, query, [row[0] for row, _rank in rows])
     results = [_result(query, row, rank, marked) for row, rank in rows]
+    files = load_attachments(conn, [r["id"] for r in results])
+    for r in results:
+        r["attachments"] = files.get(r["id"], [])
     response: dict[str, Any] = dict(empty, results=results, total=total)
     if sort == "relevance":
         next_offset = offset + len(results)
@@ -172,6 +176,23 @@ def _build_plan(
     if query.has_link:
         # Exactly the WHERE of the partial index messages_links (0002_search.sql).
         where.append("(m.content LIKE '%http://%' OR m.content LIKE '%https://%')")
+    if query.has_kind is not None:  # issue 10: has:file / has:image / has:video
+        kind = {"file": "", "image": " AND a.mime_type LIKE 'image/%'", "video": " AND a.mime_type LIKE 'video/%'"}
+        where.append(f"EXISTS (SELECT 1 FROM attachments AS a WHERE a.message_id = m.id{kind[query.has_kind]})")
+    named = _file_name_hits(conn, server_id, query) if query.has_terms else []
+    if named:
+        # A file's name matches the words: such messages are hits too. The text match
+        # becomes a condition beside them (no FTS-driven order, no rank for this query).
+        text = []
+        if query.words_match is not None:
+            text.append(f"m.seq IN (SELECT rowid FROM {WORDS} WHERE {WORDS} MATCH ?)")
+            params.append(query.words_match)
+        if query.raw_match is not None:
+            text.append(f"m.seq IN (SELECT rowid FROM {RAW} WHERE {RAW} MATCH ?)")
+            params.append(query.raw_match)
+        where.append(f"(({' AND '.join(text)}) OR m.seq IN (SELECT value FROM json_each(?)))")
+        params.append(json.dumps(named))
+        return _Plan("FROM messages AS m", " AND ".join(where), params, None, "0.0")
 
     match_where: list[str] = []
     match_params: list[Any] = []
@@ -200,6 +221,25 @@ def _build_plan(
             match_params.append(seq)
     rank_expr = f"-({' + '.join(ranks)})" if ranks else "0.0"
     return _Plan(sql_from, " AND ".join(match_where + where), match_params + params, driver, rank_expr)
+
+
+_SQL_NAMED = (
+    "SELECT m.seq FROM attachment_names_fts AS f JOIN attachments AS a ON a.seq = f.rowid"
+    " JOIN messages AS m ON m.id = a.message_id"
+    " WHERE attachment_names_fts MATCH ? AND a.server_id = ? AND m.deleted = 0 ORDER BY m.seq DESC LIMIT 1000"
+)
+
+
+def _file_name_hits(conn: sqlite3.Connection, server_id: str, query: SearchQuery) -> list[int]:
+    """Seqs of this server's messages with a file whose name holds every search term."""
+    terms = [t for t in (query.words_match, query.raw_match) if t is not None]
+    if not terms:
+        return []
+    match = " AND ".join(f"({t})" for t in terms)
+    try:
+        return sorted({r[0] for r in conn.execute(_SQL_NAMED, (match, server_id))}, reverse=True)
+    except sqlite3.OperationalError:  # a term FTS5 cannot apply to names: no name hits
+        return []
 
 
 def _page_newest(

@@ -59,6 +59,7 @@ class SearchQuery:
     before_date: datetime.date | None = None
     after_date: datetime.date | None = None
     has_link: bool = False
+    has_kind: str | None = None  # "file" | "image" | "video" (issue 10)
 
     @property
     def has_terms(self) -> bool:
@@ -93,7 +94,8 @@ def parse_query(q: str) -> SearchQuery:
         in_channel=filters.get("in"),
         before_date=_date(filters, "before"),
         after_date=_date(filters, "after"),
-        has_link=_has(filters),
+        has_link=_has(filters) == "link",
+        has_kind=None if _has(filters) in (None, "link") else _has(filters),
     )
     if not query.has_terms and not filters:
         raise QueryError("the query has no word to search for")
@@ -188,13 +190,16 @@ def _date(filters: dict[str, str], key: str) -> datetime.date | None:
         raise QueryError(f"{key}: {value} is not a real day") from None
 
 
-def _has(filters: dict[str, str]) -> bool:
+HAS_VALUES = ("link", "file", "image", "video")
+
+
+def _has(filters: dict[str, str]) -> str | None:
     value = filters.get("has")
     if value is None:
-        return False
-    if value.lower() != "link":
-        raise QueryError("has: only accepts link")
-    return True
+        return None
+    if value.lower() not in HAS_VALUES:
+        raise QueryError("has: accepts link, file, image or video")
+    return value.lower()
 
 
 __all__ = ["QueryError", "SearchQuery", "parse_query"]

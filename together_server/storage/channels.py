@@ -9,7 +9,7 @@ from .. import permissions as p
 from .. import records
 from ..errors import ApiError
 from ..text import fold
-from . import audit, perms, voice
+from . import attachments, audit, perms, voice
 from .access import need_bit, need_channel, need_member, need_server_bit
 from .db import Event, Tx
 
@@ -115,5 +115,6 @@ def delete_channel(tx: Tx, channel_id: str, user_id: str, server_id: str | None)
     voice.end_for_channel(tx, channel_id)
     tx.emit(Event("CHANNEL_DELETE", {"id": channel_id, "server_id": row["server_id"]}, audience))
     tx.conn.execute("DELETE FROM read_states WHERE channel_id = ?", (channel_id,))
+    attachments.release_for_channel(tx, channel_id)  # files leave every answer now (issue 10)
     # Messages go with the channel (FK cascade); the FTS triggers drop their index rows.
     tx.conn.execute("DELETE FROM channels WHERE id = ?", (channel_id,))

@@ -258,8 +258,12 @@ class Database:
         allow_empty: bool = False,
         quick_check: bool = True,
         quick_check_max_seconds: float = 30.0,
+        file_url: Callable[[str, str], str] | None = None,
     ) -> None:
         self.path = path
+        # SQL function together_file_url(attachment_id, filename) -> signed URL path, so
+        # every Message rendered on any connection carries fresh file links (issue 10).
+        self.file_url = file_url or (lambda attachment_id, filename: f"/files/{attachment_id}/{filename}")
         self.synchronous = synchronous
         self._conn_options = {"busy_timeout_ms": busy_timeout_ms, "journal_size_limit": journal_size_limit}
         self._checks = {"allow_empty": allow_empty, "quick_check": quick_check, "max_seconds": quick_check_max_seconds}
@@ -321,6 +325,7 @@ class Database:
         if applied:
             log.info("applied migrations: %s", ", ".join(applied))
         self.cache.install(writer)
+        writer.create_function("together_file_url", 2, self.file_url)
         # Messages, DMs, emails and password hashes: readable by the server's user only.
         for suffix in ("", "-wal", "-shm"):
             f = self.path.with_name(self.path.name + suffix)
@@ -328,7 +333,9 @@ class Database:
                 f.chmod(0o600)
         self._writer = writer
         for _ in range(self._n_readers):
-            self._readers.append(connect(self.path, self.synchronous, reader=True, **self._conn_options))
+            reader = connect(self.path, self.synchronous, reader=True, **self._conn_options)
+            reader.create_function("together_file_url", 2, self.file_url)
+            self._readers.append(reader)
 
     async def close(self) -> None:
         """Drain the writer, checkpoint the WAL (TRUNCATE) and close every connection."""

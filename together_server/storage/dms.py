@@ -15,6 +15,7 @@ from typing import Any
 
 from .. import records
 from ..errors import ApiError
+from . import attachments
 from .db import Event, Tx
 from .paging import cursor_page
 
@@ -77,9 +78,12 @@ def dm_channel(
     }
 
 
-def direct_message(row: sqlite3.Row) -> dict[str, Any]:
-    """DirectMessage: ``id, channel_id, author_id, content, edited_at, created_at``."""
-    return {k: row[k] for k in ("id", "channel_id", "author_id", "content", "edited_at", "created_at")}
+def direct_message(row: sqlite3.Row, files: list[dict[str, Any]] | None = None) -> dict[str, Any]:
+    """DirectMessage: ``id, channel_id, author_id, content, edited_at, created_at``, plus
+    ``attachments`` [Attachment] (issue 10)."""
+    data = {k: row[k] for k in ("id", "channel_id", "author_id", "content", "edited_at", "created_at")}
+    data["attachments"] = files or []
+    return data
 
 
 def list_dm_channels(conn: sqlite3.Connection, user_id: str, online: Online) -> list[dict[str, Any]]:
@@ -169,21 +173,32 @@ def list_dm_messages(
     need_participant(conn, dm_id, user_id)
     rows = cursor_page(conn, table="dm_messages", columns=DM_MESSAGE_COLUMNS, channel_id=dm_id,
                        before=before, after=after, limit=limit)
-    return [direct_message(r) for r in rows]
+    files = attachments.load(conn, [r["id"] for r in rows])
+    return [direct_message(r, files.get(r["id"])) for r in rows]
 
 
-def post_dm(tx: Tx, dm_id: str, user_id: str, content: str) -> dict[str, Any]:
+def post_dm(
+    tx: Tx, dm_id: str, user_id: str, content: str, *, pending: bool = False,
+    attach: Callable[[Tx, dict[str, Any]], list[dict[str, Any]]] | None = None,
+) -> dict[str, Any]:
     """``POST /dm-channels/:id/messages``: 404 unknown_channel (not a participant), 404
-    unknown_user (the other side deleted their account); sends DM_MESSAGE_CREATE."""
+    unknown_user (the other side deleted their account); sends DM_MESSAGE_CREATE.
+    ``pending`` / ``attach``: as for ``messages.post`` (issue 10)."""
     _row, other = need_participant(tx.conn, dm_id, user_id)
     _live_user(tx.conn, other)
     mid, now = tx.new_id()
+    pending = pending and attach is None  # hidden until its files come (deleted = 2), as messages.post
     tx.conn.execute(
-        "INSERT INTO dm_messages (id, channel_id, author_id, content, created_at) VALUES (?, ?, ?, ?, ?)",
-        (mid, dm_id, user_id, content, now),
+        "INSERT INTO dm_messages (id, channel_id, author_id, content, created_at, deleted) VALUES (?, ?, ?, ?, ?, ?)",
+        (mid, dm_id, user_id, content, now, 2 if pending else 0),
     )
     data = {"id": mid, "channel_id": dm_id, "author_id": user_id, "content": content,
-            "edited_at": None, "created_at": now}
+            "edited_at": None, "created_at": now, "attachments": []}
+    if attach is not None:
+        data["attachments"] = attach(tx, data)
+    elif pending:
+        attachments.mark_pending(tx, mid, dm_id, now, dm=True)
+        return data
     tx.emit(Event("DM_MESSAGE_CREATE", data, {user_id, other}))
     return data
 
@@ -200,8 +215,22 @@ def delete_dm_message(tx: Tx, dm_id: str, message_id: str, user_id: str) -> None
         raise ApiError("unknown_message")
     if msg["author_id"] != user_id:
         raise ApiError("missing_permission", "Only the author may delete a direct message")
+    _remove_dm(tx, dm_id, message_id, {user_id, other})
+
+
+def expire_dm_message(tx: Tx, dm_id: str, message_id: str) -> None:
+    """A pending DM (no visible content) got no file in time: delete it; DM_MESSAGE_DELETE
+    goes to its author, the only one who saw it (issue 10)."""
+    row = tx.conn.execute("SELECT author_id FROM dm_messages WHERE id = ? AND deleted = 2", (message_id,)).fetchone()
+    if row is not None:
+        tx.conn.execute("UPDATE dm_messages SET deleted = 1, content = '' WHERE id = ?", (message_id,))
+        tx.emit(Event("DM_MESSAGE_DELETE", {"id": message_id, "channel_id": dm_id}, {row["author_id"]}))
+
+
+def _remove_dm(tx: Tx, dm_id: str, message_id: str, audience: set[str]) -> None:
     tx.conn.execute("UPDATE dm_messages SET deleted = 1, content = '' WHERE id = ?", (message_id,))
-    tx.emit(Event("DM_MESSAGE_DELETE", {"id": message_id, "channel_id": dm_id}, {user_id, other}))
+    attachments.release_for_message(tx, message_id)
+    tx.emit(Event("DM_MESSAGE_DELETE", {"id": message_id, "channel_id": dm_id}, audience))
 
 
 def dm_message_in(conn: sqlite3.Connection, dm_id: str, message_id: str) -> bool:

@@ -8,13 +8,13 @@ from __future__ import annotations
 
 import re
 import sqlite3
-from collections.abc import Sequence
+from collections.abc import Callable, Sequence
 from typing import Any
 
 from .. import permissions as p
 from .. import records
 from ..errors import ApiError
-from . import audit, automod, bots, events, polls, reactions, threads, webhooks
+from . import attachments, audit, automod, bots, events, polls, reactions, threads, webhooks
 from .access import need_bit, need_channel, need_channel_tx, need_not_timed_out_tx, viewers_tx
 from .db import Event, Tx
 from .paging import cursor_page
@@ -68,8 +68,9 @@ def _mentions_of(conn: sqlite3.Connection, ids: Sequence[str]) -> dict[str, list
 
 
 def render(conn: sqlite3.Connection, rows: Sequence[sqlite3.Row], viewer: str | None) -> list[dict[str, Any]]:
-    """Message shapes for ``rows``: mentions, reactions, thread reply counts, polls and
-    events, each loaded in bulk by its own module (one query per kind per page)."""
+    """Message shapes for ``rows``: mentions, reactions, thread reply counts, polls, events
+    and attachments (issue 10, freshly signed URLs), each loaded in bulk by its own module
+    (one query per kind per page)."""
     ids = [r["id"] for r in rows]
     mentions = _mentions_of(conn, ids)
     reacts = reactions.load(conn, ids, viewer)
@@ -77,8 +78,10 @@ def render(conn: sqlite3.Connection, rows: Sequence[sqlite3.Row], viewer: str | 
     counts = threads.reply_counts(conn, roots)
     poll_of = polls.load_for_messages(conn, ids, viewer)
     event_of = events.load_for_messages(conn, ids)
+    files = attachments.load(conn, ids)
     return [
-        records.message(r, mentions[r["id"]], reacts.get(r["id"]), thread_reply_count=counts.get(r["id"], 0),
+        records.message(r, mentions[r["id"]], reacts.get(r["id"]), files.get(r["id"]),
+                        thread_reply_count=counts.get(r["id"], 0),
                         poll=poll_of.get(r["id"]), event=event_of.get(r["id"]))
         for r in rows
     ]
@@ -94,6 +97,7 @@ def _store_mentions(tx: Tx, message_id: str, user_ids: list[str]) -> None:
 
 def insert_message(
     tx: Tx, channel_id: str, user_id: str, content: str, reply_to: str | None, thread_id: str | None = None,
+    *, pending: bool = False,
 ) -> tuple[dict[str, Any], dict[str, Any]] | automod.Blocked:
     """Write step: every check of §3.5 (re-run here, inside the write), automod (issue 13), then
     the row, its mention rows and ``bots.log_message`` (a bot author's post is logged, §4.7).
@@ -104,7 +108,7 @@ def insert_message(
     the caller returns it and the API answers its 400 ``automod_blocked``). Raises 404
     ``unknown_channel`` / ``unknown_message`` (``reply_to`` not an undeleted message of the
     channel), 403 ``missing_permission`` / ``timed_out``. ``thread_id`` names the thread root
-    (checked by the caller).
+    (checked by the caller). ``pending``: stored hidden until its files come (see :func:`post`).
     """
     chan, ctx, eff = need_channel_tx(tx, channel_id, user_id)
     need_bit(eff, p.Permission.SEND_MESSAGES)
@@ -120,24 +124,25 @@ def insert_message(
     if hit is not None:
         return automod.enforce(tx, chan["server_id"], channel_id, user_id, content, hit)
     return store_message(tx, mid, now, chan["server_id"], channel_id, user_id, content, reply_to,
-                         p.has(eff, p.Permission.MANAGE_MESSAGES), thread_id)
+                         p.has(eff, p.Permission.MANAGE_MESSAGES), thread_id, pending=pending)
 
 
 def store_message(
     tx: Tx, mid: str, now: str, server_id: str, channel_id: str, author_id: str, content: str,
-    reply_to: str | None, may_mention_everyone: bool, thread_id: str | None = None,
+    reply_to: str | None, may_mention_everyone: bool, thread_id: str | None = None, *, pending: bool = False,
 ) -> tuple[dict[str, Any], dict[str, Any]]:
     """Write step after the checks (``insert_message``; an incoming webhook's post): message
     ``mid`` with its mention rows, ``bots.log_message``, then ``webhooks.enqueue``
     (``message.created`` to the server's outgoing webhooks, issue 13). Returns ``(row,
-    Message)``; emits nothing (the caller sends MESSAGE_CREATE or its own event)."""
+    Message)``; emits nothing (the caller sends MESSAGE_CREATE or its own event). A
+    ``pending`` message (issue 10) is stored hidden (``deleted = 2``) and not enqueued."""
     names, everyone = parse_mentions(content)
     everyone = everyone and may_mention_everyone
     mentioned = _resolve_mentions(tx.conn, server_id, names)
     tx.conn.execute(
         "INSERT INTO messages (id, channel_id, server_id, author_id, content, reply_to, mention_everyone,"
-        " created_at, thread_id) VALUES (?, ?, ?, ?, ?, ?, ?, ?, ?)",
-        (mid, channel_id, server_id, author_id, content, reply_to, int(everyone), now, thread_id),
+        " created_at, thread_id, deleted) VALUES (?, ?, ?, ?, ?, ?, ?, ?, ?, ?)",
+        (mid, channel_id, server_id, author_id, content, reply_to, int(everyone), now, thread_id, 2 if pending else 0),
     )
     if mentioned:  # a new message has no mention rows to replace
         _store_mentions(tx, mid, mentioned)
@@ -148,19 +153,36 @@ def store_message(
     }
     bots.log_message(tx, row)  # a bot author's post is logged (§4.7; no event)
     data = records.message(row, mentioned, [])
-    webhooks.enqueue(tx, server_id, "message.created", data)
+    if not pending:
+        webhooks.enqueue(tx, server_id, "message.created", data)
     return row, data
 
 
 def post(
-    tx: Tx, channel_id: str, user_id: str, content: str, reply_to: str | None,
+    tx: Tx, channel_id: str, user_id: str, content: str, reply_to: str | None, *,
+    pending: bool = False, attach: Callable[[Tx, dict[str, Any]], list[dict[str, Any]]] | None = None,
 ) -> dict[str, Any] | automod.Blocked:
     """Write job: create a message (``POST /channels/:id/messages``, §3.5): :func:`insert_message`,
-    then MESSAGE_CREATE to the channel's viewers. Returns the Message, or the automod Blocked."""
-    made = insert_message(tx, channel_id, user_id, content, reply_to)
+    then MESSAGE_CREATE to the channel's viewers. Returns the Message, or the automod Blocked.
+
+    ``pending``: the content has no visible character (the Together web client's
+    ``"\u200b"`` before it uploads files, issue 10): the message is stored hidden
+    (``deleted = 2``: no list, GET, search or unread count shows it), no MESSAGE_CREATE goes
+    out, and the upload announces it with its files; without a file within
+    ``attachments.pending_seconds`` it is deleted (:func:`expire`). ``attach(tx, message)``:
+    adds files in this same job (the one-step multipart post); its [Attachment] goes into
+    the MESSAGE_CREATE.
+    """
+    pending = pending and attach is None
+    made = insert_message(tx, channel_id, user_id, content, reply_to, pending=pending)
     if isinstance(made, automod.Blocked):
         return made
-    _row, data = made
+    row, data = made
+    if attach is not None:
+        data["attachments"] = attach(tx, data)
+    elif pending:
+        attachments.mark_pending(tx, row["id"], channel_id, row["created_at"], dm=False)
+        return data
     tx.emit(Event("MESSAGE_CREATE", data, viewers_tx(tx, channel_id)))
     return data
 
@@ -284,9 +306,21 @@ def remove(tx: Tx, row: Any) -> None:
 
 
 def soft_delete(tx: Tx, message_id: str) -> None:
-    """Blank one message's content, unpin it and drop its mention rows (no event)."""
+    """Blank one message's content, unpin it, drop its mention rows and release its
+    attachments (gone from every answer now; bytes purged later, issue 10). No event."""
     tx.conn.execute(
         "UPDATE messages SET deleted = 1, content = '', pinned_at = NULL, pinned_by = NULL WHERE id = ?",
         (message_id,),
     )
     tx.conn.execute("DELETE FROM message_mentions WHERE message_id = ?", (message_id,))
+    attachments.release_for_message(tx, message_id)
+
+
+def expire(tx: Tx, message_id: str) -> None:
+    """A pending message (no visible content) got no file in time: delete it; only its
+    author saw it (the POST answer), so MESSAGE_DELETE goes to the author (issue 10)."""
+    row = tx.conn.execute("SELECT channel_id, author_id FROM messages WHERE id = ? AND deleted = 2",
+                          (message_id,)).fetchone()
+    if row is not None:
+        soft_delete(tx, message_id)
+        tx.emit(Event("MESSAGE_DELETE", {"id": message_id, "channel_id": row["channel_id"]}, {row["author_id"]}))

@@ -16,7 +16,7 @@ from typing import Any
 from .. import permissions as p
 from .. import records
 from ..errors import ApiError
-from . import audit, overrides, perms, readstate, templates, voice, webhooks
+from . import attachments, audit, overrides, perms, readstate, templates, voice, webhooks
 from .access import need_member, need_server_bit
 from .db import Event, Tx
 from .perms import member_ids
@@ -187,6 +187,7 @@ def tombstone_server(tx: Tx, server_id: str) -> None:
     voice.end_for_server(tx, server_id, audience)
     tx.conn.execute("UPDATE servers SET deleted_at = ? WHERE id = ?", (tx.now(), server_id))
     tx.conn.execute("DELETE FROM invites WHERE server_id = ?", (server_id,))
+    attachments.release_for_server(tx, server_id)  # files leave every answer now (issue 10)
     tx.emit(Event("SERVER_DELETE", {"id": server_id}, audience))
 
 

@@ -8,7 +8,7 @@ from typing import Any
 
 from .. import records
 from ..errors import ApiError
-from . import accounts, bots
+from . import accounts, attachments, bots
 from .db import Event, Tx
 from .perms import member_ids
 from .servers import remove_member
@@ -84,6 +84,7 @@ def delete_account(tx: Tx, user_id: str, revoke: Revoke) -> None:
     tx.conn.execute("DELETE FROM members WHERE user_id = ?", (user_id,))
     bots.revoke_all_of(tx, user_id, revoke)
     accounts.end_other_sessions(tx, user_id, None, "account_deleted", revoke)
+    attachments.release_for_user(tx, user_id)  # every file the account uploaded (issue 10)
     name = f"deleted-user-{secrets.token_hex(4)}"
     tx.conn.execute(
         "UPDATE users SET username = ?, username_fold = ?, email = NULL, email_fold = NULL,"
