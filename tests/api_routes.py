@@ -151,7 +151,11 @@ ROUTES_BY_SECTION: dict[str, tuple[tuple[str, str], ...]] = {
     "4.13 empty collections": (
         ("GET", "/server-templates"),
         ("GET", "/servers/{}/emojis"),
+    ),
+    "issue 10 attachments": (
         ("GET", "/messages/{}/attachments"),
+        ("POST", "/messages/{}/attachments"),
+        ("GET", "/files/{}/{}"),
     ),
     "issue 12 community": (
         ("GET", "/channels/{}/messages/{}/thread"),
@@ -208,8 +212,8 @@ ROUTES_BY_SECTION: dict[str, tuple[tuple[str, str], ...]] = {
     ),
 }
 
-#: Every route of API.md plus the routes of later issues (issue 13: audit log, automod, webhooks,
-#: export, admin area).
+#: Every route of API.md plus the routes of later issues (issue 10: attachments; issue 13: audit
+#: log, automod, webhooks, export, admin area).
 EXPECTED_ROUTES: frozenset[tuple[str, str]] = frozenset(
     route for routes in ROUTES_BY_SECTION.values() for route in routes
 )
@@ -229,6 +233,7 @@ NO_AUTH_ROUTES: frozenset[tuple[str, str]] = frozenset(
         ("GET", "/docs"),
         ("GET", "/docs/openapi.yaml"),
         ("GET", "/docs/openapi.json"),
+        ("GET", "/files/{}/{}"),
     }
 )
 

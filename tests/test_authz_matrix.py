@@ -367,6 +367,10 @@ TABLE: dict[tuple[str, str], Row | NA] = {
     ("PATCH", "/messages/<message_id>"): Row("author", 200, prep=plain_message),
     ("DELETE", "/messages/<message_id>"): Row("bit", 204, "MANAGE_MESSAGES", prep=owner_message),
     ("GET", "/messages/<message_id>/attachments"): Row("bit", 200, "VIEW_CHANNEL", prep=p(message_id=msg)),
+    ("POST", "/messages/<message_id>/attachments"): NA(
+        "multipart upload: author, ATTACH_FILES, outsider, DM outsider and bot cases in test_attachments.py"),
+    ("GET", "/files/<attachment_id>/<filename>"): NA(
+        "signed URL, no credentials: signature, expiry and tampering cases in test_attachments.py"),
     # -- reactions (§4.9), pins (§4.10), read state (§4.11)
     ("PUT", CM + "/reactions/<emoji>"): Row(
         "bit", 204, "ADD_REACTIONS", prep=p(channel_id=ch, message_id=msg, emoji=EMOJI)),
