@@ -366,7 +366,7 @@ WRONG_METHODS = [
     ("POST", "/health", {"GET"}),
     ("POST", "/server-templates", {"GET"}),
     ("POST", "/servers/{S}/emojis", {"GET"}),
-    ("POST", "/messages/{M}/attachments", {"GET"}),
+    ("PUT", "/messages/{M}/attachments", {"GET", "POST"}),
     ("PUT", "/users/@me", {"GET", "PATCH", "DELETE"}),
 ]
 
