@@ -450,3 +450,69 @@ async def test_kill_mid_upload_leaves_nothing(tmp_path: Path) -> None:
         proc.wait(20)
         if proc.stdout is not None:
             proc.stdout.close()
+
+
+async def test_update_event_carries_the_files(people: Users, files_daemon: Running) -> None:
+    """A viewer's gateway gets MESSAGE_UPDATE with the attachments; a pending message's
+    first event is MESSAGE_CREATE with its files."""
+    import orjson
+    from trio_websocket import open_websocket_url
+
+    owner, member, _s, chan = await room(people)
+    msg = await owner.send(chan["id"], "event please")
+    url = files_daemon.url.replace("http://", "ws://") + f"/ws?token={member.token}"
+
+    async def next_of(ws: Any, kind: str) -> Any:
+        while True:
+            frame = orjson.loads(await ws.get_message())
+            if frame.get("t") == kind:
+                return frame["d"]
+
+    with trio.fail_after(20):
+        async with open_websocket_url(url) as ws:
+            assert orjson.loads(await ws.get_message())["t"] == "READY"
+            r = await upload(owner, msg["id"], ("e.png", png(), "image/png"))
+            assert r.status_code == 201
+            d = await next_of(ws, "MESSAGE_UPDATE")
+            assert d["id"] == msg["id"] and d["attachments"][0]["id"] == r.json()[0]["id"]
+            pending = (await owner.post(f"/channels/{chan['id']}/messages", json={"content": "\u200b"})).json()
+            r = await upload(owner, pending["id"], ("p.png", png(), "image/png"))
+            d = await next_of(ws, "MESSAGE_CREATE")
+            assert d["id"] == pending["id"] and d["attachments"][0]["filename"] == "p.png"
+
+
+async def test_quota_and_disk_floor(nursery: trio.Nursery, tmp_path: Path) -> None:
+    from together_server.daemon import run_daemon
+
+    async def start(**attachments: Any) -> Running:
+        cfg = make_config(tmp_path / f"d{len(attachments)}{sorted(attachments)[0]}", attachments=attachments)
+        return await nursery.start(lambda task_status: run_daemon(  # type: ignore[no-any-return]
+            cfg, task_status=task_status, install_signal_handlers=False))
+
+    quota = await start(max_bytes_per_user=20_000, min_free_disk_bytes=0)
+    users = Users(quota.url)
+    alice = await users.new("quota")
+    srv = await alice.server("Q")
+    chan = await alice.channel(srv["id"])
+    m = await alice.send(chan["id"], "q")
+    assert (await upload(alice, m["id"], ("a.txt", b"a" * 15_000, "text/plain"))).status_code == 201
+    r = await upload(alice, m["id"], ("b.txt", b"b" * 15_000, "text/plain"))
+    assert (r.status_code, r.json()["code"]) == (413, "payload_too_large") and "quota" in r.json()["errors"]["files"]
+    assert not list((quota.state.config.data_path / "blobs" / "tmp").iterdir())
+    await users.close()
+    quota.shutdown()
+
+    full = await start(min_free_disk_bytes=1 << 50)  # "the disk is nearly full"
+    users = Users(full.url)
+    bob = await users.new("floor")
+    srv = await bob.server("F")
+    chan = await bob.channel(srv["id"])
+    m = await bob.send(chan["id"], "messages still post")
+    r = await upload(bob, m["id"], ("a.png", png(), "image/png"))
+    assert (r.status_code, r.json()["code"]) == (507, "insufficient_storage")
+    assert "disk" in r.json()["message"]
+    r = await bob.post(f"/channels/{chan['id']}/messages", files=[("files", ("a.png", png(), "image/png"))])
+    assert r.status_code == 507
+    assert (await bob.post(f"/channels/{chan['id']}/messages", json={"content": "still here"})).status_code == 201
+    await users.close()
+    full.shutdown()

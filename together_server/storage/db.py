@@ -170,7 +170,14 @@ def connect(
     return conn
 
 
+def unsigned_file_url(attachment_id: str, filename: str) -> str:
+    """``together_file_url`` on connections outside a daemon (tools, tests, benches): the
+    path without a signature. The daemon's Database registers its signer instead."""
+    return f"/files/{attachment_id}/{filename}"
+
+
 def _register_functions(conn: sqlite3.Connection) -> None:
+    conn.create_function("together_file_url", 2, unsigned_file_url)
     try:
         from ..search.segment import register_sql_functions
     except ImportError:  # search not built yet
@@ -263,7 +270,7 @@ class Database:
         self.path = path
         # SQL function together_file_url(attachment_id, filename) -> signed URL path, so
         # every Message rendered on any connection carries fresh file links (issue 10).
-        self.file_url = file_url or (lambda attachment_id, filename: f"/files/{attachment_id}/{filename}")
+        self.file_url = file_url or unsigned_file_url
         self.synchronous = synchronous
         self._conn_options = {"busy_timeout_ms": busy_timeout_ms, "journal_size_limit": journal_size_limit}
         self._checks = {"allow_empty": allow_empty, "quick_check": quick_check, "max_seconds": quick_check_max_seconds}
