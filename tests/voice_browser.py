@@ -141,9 +141,10 @@ def _open(w: Worker, seat: Seat, url: str, args: list[str]) -> None:
         "if (!sessionStorage.getItem('seeded')) { sessionStorage.setItem('seeded', '1');"
         f" localStorage.setItem('together.auth', {json.dumps(_stored(seat.body))}); }}")
     page = ctx.new_page()
+    page.set_default_timeout(90_000)  # six Chromiums on a shared 2-core machine are slow to start
     page.on("pageerror", lambda e: seat.errors.append(f"pageerror: {e}"))
     page.goto(url)
-    page.get_by_role("button", name="Join voice").wait_for(timeout=30_000)
+    page.get_by_role("button", name="Join voice").wait_for()
     seat.page = page  # type: ignore[attr-defined]
 
 
@@ -207,7 +208,7 @@ class Call:
     def stats(self, seat: Seat) -> dict[str, Any]:
         return self.run_in(seat, _eval, STATS)  # type: ignore[no-any-return]
 
-    def join_all(self, audio_timeout_ms: int = 30_000) -> None:
+    def join_all(self, audio_timeout_ms: int = 60_000) -> None:
         """Each person joins in turn; record how long until they hear everyone before them."""
         for i, s in enumerate(self.seats):
             self.run_in(s, _click, "Join voice")
@@ -217,7 +218,7 @@ class Call:
             assert not missing, f"person {i} never received audio from {missing}: {self.stats(s)}"
             self.join_ms += [first[o] for o in others]
 
-    def wait_mesh(self, timeout: float = 30.0) -> None:
+    def wait_mesh(self, timeout: float = 60.0) -> None:
         """Every person has a connected peer connection to every other person."""
         deadline = time.monotonic() + timeout
         while True:
