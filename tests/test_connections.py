@@ -277,3 +277,46 @@ def test_a_client_that_leaves_frees_its_connection_at_once(served: Running) -> N
     while guard.open > before and time.monotonic() < deadline:
         time.sleep(0.01)
     assert guard.open <= before
+
+
+def test_which_peers_are_capped_and_how_they_are_counted() -> None:
+    """The cap's key: IPv4 as is, IPv4-mapped IPv6 as its IPv4, other IPv6 by /64; the
+    machine itself and trusted proxies are not capped; 0 turns the cap off."""
+    from together_server.connections import ConnectionGuard
+    from together_server.netaddr import parse_trusted
+
+    guard = ConnectionGuard(per_ip=2, exempt=parse_trusted(["10.0.0.0/8", "2001:db8:ff::/48"]), max_open=100)
+    assert guard.key_for("203.0.113.7") == "203.0.113.7"
+    assert guard.key_for("::ffff:203.0.113.7") == "203.0.113.7"
+    assert guard.key_for("2001:db8:1:2::5") == guard.key_for("2001:db8:1:2:ffff::1") == "2001:db8:1:2::/64"
+    assert guard.key_for("127.0.0.1") is None and guard.key_for("::1") is None
+    assert guard.key_for("::ffff:127.0.0.1") is None
+    assert guard.key_for("127.0.0.2") == "127.0.0.2"  # only the machine's own address is exempt
+    assert guard.key_for("10.1.2.3") is None and guard.key_for("2001:db8:ff:1::9") is None
+    key = guard.key_for("198.51.100.1")
+    assert guard.admit(key) and guard.admit(key) and not guard.admit(key)
+    assert guard.open == 2
+    guard.release(key)
+    assert guard.admit(key) and guard.open == 2
+    guard.release(key)
+    guard.release(key)
+    assert guard.by_key == {} and guard.open == 0
+    assert ConnectionGuard(per_ip=0, exempt=(), max_open=10).key_for("198.51.100.1") is None
+
+
+def test_throttled_logs_once_per_interval(caplog: pytest.LogCaptureFixture) -> None:
+    import logging
+
+    from together_server.connections import Throttled
+
+    logger = logging.getLogger("together_server.test_throttled")
+    throttled = Throttled(logger, interval=0.2)
+    with caplog.at_level(logging.WARNING, logger=logger.name):
+        for _ in range(50):
+            throttled.warning("accept failed: %s", "EMFILE")
+        time.sleep(0.25)
+        throttled.warning("accept failed: %s", "EMFILE")
+    lines = [r.getMessage() for r in caplog.records if r.name == logger.name]
+    assert len(lines) == 2
+    assert lines[0] == "accept failed: EMFILE"
+    assert lines[1].startswith("accept failed: EMFILE (49 more times in the last")

@@ -40,7 +40,8 @@ from hypercorn.typing import ConnectionState
 from hypercorn.utils import ShutdownError, raise_shutdown, repr_socket_addr, wrap_app
 
 from .errors import error_body
-from .ratelimit import IPNetwork, _is_trusted, _parse_ip, ip_key
+from .netaddr import IPNetwork
+from .ratelimit import _is_trusted, _parse_ip, ip_key
 
 log = logging.getLogger("together_server.connections")
 
