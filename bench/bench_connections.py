@@ -125,6 +125,7 @@ def slowbody(tree: Path, m: int, ips: int, seconds: float, new: bool) -> dict[st
     try:
         before = d.fds()
         head = b"POST /auth/login HTTP/1.1\r\nHost: b\r\nContent-Type: application/json\r\nContent-Length: 1000\r\n\r\n"
+        t_connect = time.monotonic()
         for i in range(m):
             s = socket.socket()
             s.bind((f"127.0.0.{2 + i % ips}", 0))
@@ -139,8 +140,10 @@ def slowbody(tree: Path, m: int, ips: int, seconds: float, new: bool) -> dict[st
             s.setblocking(False)
             socks.append(s)
             sel.register(s, selectors.EVENT_READ)
+        connect_s = time.monotonic() - t_connect
         alive = set(range(len(socks)))
         probes_ok = probes = 0
+        timeline = []
         peak = d.fds()
         start = time.monotonic()
         next_probe = start + 2
@@ -161,17 +164,20 @@ def slowbody(tree: Path, m: int, ips: int, seconds: float, new: bool) -> dict[st
                     alive.discard(socks.index(s))  # type: ignore[arg-type]
             if time.monotonic() >= next_probe:
                 probes += 1
-                probes_ok += probe(d.port)
+                ok = probe(d.port)
+                probes_ok += ok
+                timeline.append(f"{time.monotonic() - start:.0f}s:{'ok' if ok else 'none'}")
                 next_probe = time.monotonic() + 3
             peak = max(peak, d.fds())
             time.sleep(max(0.0, 1.0 - (time.monotonic() - start) % 1.0))
         text = "".join(d.lines)
         return {
             "fds before": before, "peak fds": peak, "fds at end": d.fds(),
-            "connected": f"{len(socks)}/{m}",
+            "connected": f"{len(socks)}/{m} in {connect_s:.1f} s",
             "slow sockets closed by server": f"{len(socks) - len(alive)}/{len(socks)}",
             "/health probes answered": f"{probes_ok}/{probes}",
             "log lines": len(d.lines), "tracebacks": text.count("Traceback"),
+            "probes (s after the last connect)": " ".join(timeline),
         }
     finally:
         for s in socks:
