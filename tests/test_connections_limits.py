@@ -10,19 +10,18 @@ from __future__ import annotations
 import os
 import resource
 import socket
-import subprocess
-import sys
-import threading
 import time
 from collections.abc import Iterator
 from contextlib import contextmanager
 from pathlib import Path
 from typing import Any
 
-from tests.test_core_cli import FAST_ARGON, URL_RE
+from tests.test_core_cli import FAST_ARGON, Proc
 
 
-class Daemon:
+class Daemon(Proc):
+    """``serve`` in a subprocess (optionally with ``RLIMIT_NOFILE`` = ``nofile``)."""
+
     def __init__(self, tmp: Path, extra: str = "", nofile: int | None = None) -> None:
         conf = tmp / "t.toml"
         conf.write_text(f'[server]\nport = 0\ndata_dir = "{tmp / "data"}"\n{extra}\n{FAST_ARGON}')
@@ -31,46 +30,14 @@ class Daemon:
             if nofile is not None:
                 resource.setrlimit(resource.RLIMIT_NOFILE, (nofile, nofile))
 
-        self.p = subprocess.Popen([sys.executable, "-m", "together_server", "serve", "--config", str(conf)],
-                                  stdout=subprocess.PIPE, stderr=subprocess.STDOUT, text=True, preexec_fn=limit)
-        self.lines: list[str] = []
-        self._t = threading.Thread(target=self._read, daemon=True)
-        self._t.start()
-        self.port = self._port()
-
-    def _read(self) -> None:
-        assert self.p.stdout is not None
-        for line in self.p.stdout:
-            self.lines.append(line)
-
-    def _port(self) -> int:
-        end = time.monotonic() + 30
-        while time.monotonic() < end:
-            for line in list(self.lines):
-                m = URL_RE.search(line)
-                if m:
-                    return int(m.group(1).rsplit(":", 1)[1])
-            assert self.p.poll() is None, "".join(self.lines)
-            time.sleep(0.05)
-        raise AssertionError("no URL logged: " + "".join(self.lines))
+        super().__init__(["--config", str(conf)], preexec_fn=limit)
+        self.port = int(self.url().rsplit(":", 1)[1])
 
     def fds(self) -> int:
         return len(os.listdir(f"/proc/{self.p.pid}/fd"))
 
     def log(self, text: str) -> list[str]:
         return [line for line in self.lines if text in line]
-
-    def stop(self) -> int:
-        if self.p.poll() is None:
-            self.p.terminate()
-        rc = self.p.wait(30)
-        self.close()
-        return rc
-
-    def close(self) -> None:
-        self._t.join(5)
-        if self.p.stdout is not None:
-            self.p.stdout.close()
 
 
 @contextmanager

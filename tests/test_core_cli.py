@@ -13,7 +13,7 @@ import subprocess
 import sys
 import threading
 import time
-from collections.abc import Iterator
+from collections.abc import Callable, Iterator
 from contextlib import contextmanager
 from pathlib import Path
 
@@ -33,9 +33,11 @@ def cli(*args: str, cwd: Path | None = None, timeout: float = 30) -> subprocess.
 class Proc:
     """A running ``serve``: its stderr lines are collected by a thread."""
 
-    def __init__(self, args: list[str], cwd: Path | None = None) -> None:
+    def __init__(self, args: list[str], cwd: Path | None = None,
+                 preexec_fn: Callable[[], None] | None = None) -> None:
         self.p = subprocess.Popen([sys.executable, "-m", "together_server", "serve", *args], cwd=cwd,
-                                  stdout=subprocess.PIPE, stderr=subprocess.STDOUT, text=True)
+                                  stdout=subprocess.PIPE, stderr=subprocess.STDOUT, text=True,
+                                  preexec_fn=preexec_fn)
         self.lines: list[str] = []
         self._t = threading.Thread(target=self._read, daemon=True)
         self._t.start()
