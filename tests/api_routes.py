@@ -199,6 +199,9 @@ ROUTES_BY_SECTION: dict[str, tuple[tuple[str, str], ...]] = {
         ("GET", "/servers/{}/webhooks/{}/deliveries"),
         ("POST", "/webhooks/{}/{}"),
     ),
+    "issue 13 export": (
+        ("GET", "/servers/{}/export"),
+    ),
     "issue 13 admin area": (
         ("GET", "/admin/stats"),
         ("GET", "/admin/users"),

@@ -314,6 +314,7 @@ TABLE: dict[tuple[str, str], Row | NA] = {
     ("DELETE", S + "/bans/<user_id>"): Row("bit", 204, "BAN_MEMBERS", prep=p(server_id=srv, user_id=NOBODY)),
     # -- issue 13: audit log, automod, webhooks, export
     ("GET", S + "/audit-logs"): Row("bit", 200, "VIEW_AUDIT_LOG", prep=p(server_id=srv)),
+    ("GET", S + "/export"): Row("owner", 200, prep=p(server_id=srv)),
     ("GET", S + "/automod"): Row("bit", 200, "MANAGE_AUTOMOD", prep=p(server_id=srv)),
     ("PATCH", S + "/automod"): Row("bit", 200, "MANAGE_AUTOMOD", prep=p(server_id=srv, json={"enabled": False})),
     ("GET", S + "/automod/words"): Row("bit", 200, "MANAGE_AUTOMOD", prep=p(server_id=srv)),

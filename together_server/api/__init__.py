@@ -19,6 +19,7 @@ from . import (
     dms,
     docs,
     events,
+    export,
     files,
     gateway_route,
     gifs,
@@ -49,7 +50,7 @@ from . import (
 BLUEPRINT_MODULES = (
     auth, users, servers, members, invites, channels, messages, meta, roles, overrides, moderation,
     search, bots, ice, docs, dms, reactions, pins, readstate, voice, gateway_route,
-    admin, audit, automod, lan, webhooks, attachments, files,
+    admin, audit, automod, export, lan, webhooks, attachments, files,
     threads, polls, events, golive, previews, gifs,
     web,
 )
