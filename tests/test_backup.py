@@ -58,6 +58,11 @@ async def test_backup_while_32_clients_post_then_restore_and_serve(tmp_path: Pat
         owner = await users.new("owner")
         sid = (await owner.server("Backed up"))["id"]
         cid = (await owner.channel(sid))["id"]
+        with_file = await owner.send(cid, "the rules, attached")
+        notes = "LAN party rules\n1. bring a cable\n".encode() * 50
+        up = await owner.post(f"/messages/{with_file['id']}/attachments",
+                              files=[("files", ("rules.txt", notes, "text/plain"))])
+        assert up.status_code == 201, up.text
         posters = [owner]
         for _ in range(31):
             u = await users.new("poster")
@@ -99,6 +104,9 @@ async def test_backup_while_32_clients_post_then_restore_and_serve(tmp_path: Pat
         api = Api(running.url, login.json()["access_token"])
         restored = await all_messages(api, cid)
         assert before <= restored, f"{len(before - restored)} acknowledged messages missing"
+        att = (await api.get(f"/messages/{with_file['id']}/attachments")).json()
+        assert [a["filename"] for a in att] == ["rules.txt"]
+        assert (await api.client.get(att[0]["url"])).content == notes  # the blob came back too
         await api.client.aclose()
         await users.close()
         running.shutdown()

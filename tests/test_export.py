@@ -18,6 +18,10 @@ async def test_owner_exports_a_zip(users: Users) -> None:
     staff = await role(owner, sid, name="staff", permissions=0, color="#112233")
     await give(owner, sid, member.id, staff["id"])
     sent = [await member.send(general["id"], f"message {i} ✨") for i in range(1200)]
+    attached = await owner.send(general["id"], "see the file")
+    up = await owner.post(f"/messages/{attached['id']}/attachments",
+                          files=[("files", ("notes.txt", b"bring snacks\n" * 20, "text/plain"))])
+    assert up.status_code == 201, up.text
     gone = await owner.send(general["id"], "deleted later")
     assert (await owner.delete(f"/messages/{gone['id']}")).status_code == 204
 
@@ -45,7 +49,10 @@ async def test_owner_exports_a_zip(users: Users) -> None:
     assert [r["name"] for r in orjson.loads(zf.read(top + "roles.json"))] == ["staff"]
     lines = zf.read(f"{top}messages/general-chat-{general['id']}.jsonl").decode().splitlines()
     exported = [orjson.loads(line) for line in lines]
-    assert [m["id"] for m in exported] == [m["id"] for m in sent]  # oldest first, deleted left out
+    assert [m["id"] for m in exported] == [m["id"] for m in sent] + [attached["id"]]  # oldest first, no deleted
     assert exported[0]["content"] == "message 0 ✨" and exported[0]["author_username"] == member.user["username"]
     assert exported[0]["attachments"] == []
+    meta = exported[-1]["attachments"]
+    assert [(a["filename"], a["file_size"], a["mime_type"]) for a in meta] == [("notes.txt", 260, "text/plain")]
+    assert len(meta[0]["sha256"]) == 64
     assert not any(n.startswith(f"{top}messages/voice") for n in names)
