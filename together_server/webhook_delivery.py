@@ -22,7 +22,6 @@ from __future__ import annotations
 
 import hashlib
 import hmac
-import ipaddress
 import logging
 import socket
 import urllib.parse
@@ -31,6 +30,7 @@ from typing import Any
 import httpx
 import trio
 
+from . import previews
 from .clock import format_us, now_us
 from .config import WebhooksConfig
 from .storage import webhooks
@@ -51,12 +51,9 @@ def sign(secret: str, body: bytes) -> str:
 
 
 def address_allowed(ip: str) -> bool:
-    """True for a public unicast address (IPv4-mapped IPv6 judged as its IPv4)."""
-    addr = ipaddress.ip_address(ip.split("%", 1)[0])
-    if isinstance(addr, ipaddress.IPv6Address) and addr.ipv4_mapped is not None:
-        addr = addr.ipv4_mapped
-    return not (addr.is_private or addr.is_loopback or addr.is_link_local or addr.is_multicast
-                or addr.is_reserved or addr.is_unspecified or not addr.is_global)
+    """True for a public unicast address (IPv4-mapped IPv6 judged as its IPv4): the one SSRF
+    predicate, shared with link previews (``previews.is_public``)."""
+    return previews.is_public(ip)
 
 
 async def check_target(url: str, allow_private: bool) -> None:
