@@ -38,10 +38,10 @@ def test_bits_match_the_contract_table() -> None:
         "VIEW_CHANNEL", "SEND_MESSAGES", "MANAGE_MESSAGES", "ATTACH_FILES", "ADD_REACTIONS",
         "CONNECT_VOICE", "SPEAK", "MUTE_MEMBERS", "KICK_MEMBERS", "BAN_MEMBERS",
         "MANAGE_CHANNELS", "MANAGE_ROLES", "MANAGE_SERVER", "ADMINISTRATOR", "CREATE_INVITES",
-        "VIEW_AUDIT_LOG", "MANAGE_WEBHOOKS", "MANAGE_AUTOMOD",
+        "VIEW_AUDIT_LOG", "MANAGE_WEBHOOKS", "MANAGE_AUTOMOD", "MANAGE_EMOJIS",
     ]  # fmt: skip
     assert [(m.name, int(m)) for m in P] == [(n, 1 << i) for i, n in enumerate(expected)]
-    assert p.ALL == 262143  # bits 0-14 (API.md §4.1) + 15-17 (issue 13)
+    assert p.ALL == 524287  # bits 0-14 (API.md §4.1) + 15-17 (issue 13) + 18 (issue 12)
     assert p.CHANNEL_BITS == 1151
     assert p.DEFAULT == 123
     assert p.SERVER_BITS == p.ALL & ~1151
@@ -54,8 +54,8 @@ def test_names() -> None:
         "VIEW_CHANNEL", "SEND_MESSAGES", "ATTACH_FILES", "ADD_REACTIONS", "CONNECT_VOICE", "SPEAK",
     ]  # fmt: skip
     assert p.names(ADMIN | V) == ["VIEW_CHANNEL", "ADMINISTRATOR"]
-    assert len(p.names(p.ALL)) == 18
-    assert p.names(1 << 18) == []
+    assert len(p.names(p.ALL)) == 19
+    assert p.names(1 << 19) == []
 
 
 def test_has() -> None:
@@ -76,7 +76,7 @@ def test_has() -> None:
         pytest.param(False, [0, 0], 123, id="empty-roles"),
         pytest.param(False, [MM, KICK], 123 | MM | KICK, id="roles-or"),
         pytest.param(False, [KICK, ADMIN], p.ALL, id="admin-via-role"),
-        pytest.param(False, [1 << 18 | KICK], 123 | KICK, id="undefined-bits-dropped"),
+        pytest.param(False, [1 << 19 | KICK], 123 | KICK, id="undefined-bits-dropped"),
     ],
 )
 def test_base_permissions(is_owner: bool, role_perms: list[int], expected: int) -> None:
@@ -106,7 +106,7 @@ CHANNEL_CASES = [
     # Server bits in an override are ignored, both ways.
     pytest.param([], False, (KICK, 0), [(ADMIN, 0)], (ROLES, 0), 123, id="server-bits-not-granted"),
     pytest.param([KICK], False, (0, KICK), [(0, KICK)], (0, KICK), 123 | KICK, id="server-bits-not-denied"),
-    pytest.param([], False, None, [], (1 << 18, 0), 123, id="undefined-bits-ignored"),
+    pytest.param([], False, None, [], (1 << 19, 0), 123, id="undefined-bits-ignored"),
 ]  # fmt: skip
 
 

@@ -64,7 +64,7 @@ async def test_create_list_edit_delete(users: Users) -> None:
 
 @pytest.mark.parametrize("payload, field", [
     ({"name": ""}, "name"), ({"name": "\u200b "}, "name"), ({"name": "x" * 101}, "name"),
-    ({"name": "a", "permissions": 1 << 18}, "permissions"), ({"name": "a", "permissions": -1}, "permissions"),
+    ({"name": "a", "permissions": 1 << 19}, "permissions"), ({"name": "a", "permissions": -1}, "permissions"),
     ({"name": "a", "permissions": 1.0}, "permissions"), ({"name": "a", "color": "red"}, "color"),
     ({"name": "a", "position": -1}, "position"), ({"name": "a", "hoist": True}, "hoist"), ({}, "name"),
 ])

@@ -165,6 +165,7 @@ class LimitsConfig:
     channels_per_server: int = attrs.field(default=500, metadata=_range(1, 10_000))
     overrides_per_channel: int = attrs.field(default=100, metadata=_range(1, 10_000))
     pins_per_channel: int = attrs.field(default=50, metadata=_range(1, 10_000))
+    emojis_per_server: int = attrs.field(default=50, metadata=_range(1, 10_000))
 
 
 DEFAULT_ALLOWED_TYPES = [

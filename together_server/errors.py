@@ -72,6 +72,7 @@ CODES: dict[str, tuple[int, str]] = {
     "feature_disabled": (404, "This feature is not configured on this server"),
     "method_not_allowed": (405, "Method not allowed"),
     "already_member": (409, "Already a member of this server"),
+    "emoji_name_taken": (409, "This server already has an emoji with this name"),
     "username_taken": (409, "Username is already taken"),
     "email_taken": (409, "Email is already taken"),
     "request_timeout": (408, "The request body did not arrive in time"),

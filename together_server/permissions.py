@@ -4,7 +4,7 @@ Pure: no I/O, no clock. Every permission answer in the daemon (REST handlers, ga
 audiences, search filtering) goes through `base_permissions` and `channel_permissions`;
 `together_server.storage.perms` only loads their inputs from SQLite.
 
-Shapes: a permission set is an ``int`` bitfield in ``0..ALL`` (bits 0-14 of API.md §4.1 plus issue 13's bits 15-17). An override
+Shapes: a permission set is an ``int`` bitfield in ``0..ALL`` (bits 0-14 of API.md §4.1, issue 13's bits 15-17, issue 12's bit 18). An override
 is an ``(allow, deny)`` pair of ints. Role positions are ints ``0..2**31-1``.
 """
 
@@ -33,9 +33,9 @@ __all__ = [
 
 
 class Permission(enum.IntFlag):
-    """The permission bits: API.md §4.1's 0-14, then issue 13's audit/webhook/automod bits
-    (the next free bits; the Together reference defines none for them). Member names are the
-    API names."""
+    """The permission bits: API.md §4.1's 0-14, then issue 13's audit/webhook/automod bits and
+    issue 12's MANAGE_EMOJIS (the next free bits; the Together reference defines none for them).
+    Member names are the API names."""
 
     VIEW_CHANNEL = 1 << 0
     SEND_MESSAGES = 1 << 1
@@ -55,12 +55,13 @@ class Permission(enum.IntFlag):
     VIEW_AUDIT_LOG = 1 << 15
     MANAGE_WEBHOOKS = 1 << 16
     MANAGE_AUTOMOD = 1 << 17
+    MANAGE_EMOJIS = 1 << 18
 
 
 _P = Permission
 
-#: Every defined bit: 262143.
-ALL: int = (1 << 18) - 1
+#: Every defined bit: 524287.
+ALL: int = (1 << 19) - 1
 
 #: The only bits an override may hold (API.md §4.1): 1151.
 CHANNEL_BITS: int = int(

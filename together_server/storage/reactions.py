@@ -16,6 +16,7 @@ from urllib.parse import unquote_to_bytes
 
 from .. import permissions as p
 from ..errors import ApiError, invalid
+from . import emojis as emojis_store
 from . import perms
 from .access import need_bit, need_channel, need_not_timed_out
 from .db import Event, Tx
@@ -101,11 +102,13 @@ def list_users(conn: sqlite3.Connection, channel_id: str, message_id: str, user_
 def add(tx: Tx, channel_id: str, message_id: str, user_id: str, emoji: str, limit: int) -> bool:
     """``PUT …/reactions/:emoji``. Returns True when added (REACTION_ADD sent), False when
     the caller had already reacted with it. Order: 404 -> 403 missing_permission
-    (ADD_REACTIONS) -> 403 timed_out -> 400 limit_reached (``limit`` distinct emoji)."""
+    (ADD_REACTIONS) -> 403 timed_out -> 404 unknown_emoji (``c:<id>`` naming no custom emoji
+    of this server, issue 12) -> 400 limit_reached (``limit`` distinct emoji)."""
     server_id, eff = _target(tx.conn, channel_id, message_id, user_id)
     need_bit(eff, p.Permission.ADD_REACTIONS)
     added, now = tx.new_id()
     need_not_timed_out(tx.conn, server_id, user_id, now)
+    emojis_store.need_reaction_emoji(tx.conn, server_id, emoji)
     mine = tx.conn.execute(
         "SELECT 1 FROM reactions WHERE message_id = ? AND emoji = ? AND user_id = ?", (message_id, emoji, user_id)
     ).fetchone()
