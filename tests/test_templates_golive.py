@@ -133,3 +133,20 @@ class connect_all:  # noqa: N801 - reads like the async-with it is
     async def __aexit__(self, *exc: Any) -> None:
         for cm in reversed(self.cms):
             await cm.__aexit__(*exc)
+
+
+async def test_204_answers_have_no_body_and_no_content_type(shared: Running, users: Users) -> None:
+    alice = await users.new("alice")
+    srv = await alice.server("Empty answers")
+    chan = await alice.channel(srv["id"])
+    msg = await alice.send(chan["id"], "to be deleted")
+    answers = [
+        await alice.delete(f"/messages/{msg['id']}"),
+        await alice.post(f"/channels/{chan['id']}/ack"),
+        await alice.request("OPTIONS", "/servers", headers={"Origin": "http://elsewhere.example",
+                                                            "Access-Control-Request-Method": "GET"}),
+        await alice.delete(f"/servers/{srv['id']}"),
+    ]
+    for r in answers:
+        assert r.status_code == 204, r.text
+        assert r.content == b"" and "content-type" not in r.headers and "content-length" not in r.headers
