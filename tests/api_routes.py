@@ -170,6 +170,9 @@ ROUTES_BY_SECTION: dict[str, tuple[tuple[str, str], ...]] = {
         ("DELETE", "/channels/{}/go-live"),
         ("GET", "/link-preview"),
         ("GET", "/giphy/search"),
+        ("POST", "/servers/{}/emojis"),
+        ("DELETE", "/servers/{}/emojis/{}"),
+        ("GET", "/emojis/{}"),
     ),
     "6.1 gateway": (
         ("GET", "/ws"),
@@ -237,6 +240,7 @@ NO_AUTH_ROUTES: frozenset[tuple[str, str]] = frozenset(
         ("GET", "/docs/openapi.yaml"),
         ("GET", "/docs/openapi.json"),
         ("GET", "/files/{}/{}"),
+        ("GET", "/emojis/{}"),  # a custom emoji image, public by id (issue 12)
     }
 )
 

@@ -15,6 +15,7 @@ route) gets ``NA("why")``. Each row's ``kind`` gives the expected status per cal
 
 from __future__ import annotations
 
+import itertools
 import re
 import urllib.parse
 from collections.abc import Awaitable, Callable
@@ -39,7 +40,7 @@ DENIED_PERSONA = {"VIEW_CHANNEL": "noview", "SEND_MESSAGES": "nosend", "ADD_REAC
                   "CONNECT_VOICE": "novoice"}
 SERVER_BITS = ("MANAGE_SERVER", "MANAGE_CHANNELS", "MANAGE_ROLES", "KICK_MEMBERS", "BAN_MEMBERS",
                "MUTE_MEMBERS", "CREATE_INVITES", "MANAGE_MESSAGES", "ADMINISTRATOR",
-               "VIEW_AUDIT_LOG", "MANAGE_WEBHOOKS", "MANAGE_AUTOMOD")
+               "VIEW_AUDIT_LOG", "MANAGE_WEBHOOKS", "MANAGE_AUTOMOD", "MANAGE_EMOJIS")
 
 
 class World:
@@ -247,6 +248,17 @@ async def others_reaction(w: World, who: Api, users: Users) -> dict[str, Any]:
     return {"channel_id": w.cid, "message_id": w.mid, "emoji": EMOJI, "user_id": reactor.id}
 
 
+_emoji_names = itertools.count()
+
+
+async def fresh_emoji(w: World, who: Api, users: Users) -> dict[str, Any]:
+    from test_emojis import png, upload
+
+    r = await upload(w.owner, w.sid, f"matrix_{next(_emoji_names)}", png())
+    assert r.status_code == 201, r.text
+    return {"server_id": w.sid, "emoji_id": r.json()["id"]}
+
+
 async def poll(w: World, who: Api, users: Users) -> dict[str, Any]:
     made = await w.ok(w.owner.post(f"/channels/{w.cid}/polls", json={"question": "q?", "options": ["a", "b"]}))
     return {"poll_id": made["poll"]["id"], "json": {"option_id": made["poll"]["options"][0]["id"]}}
@@ -406,6 +418,10 @@ TABLE: dict[tuple[str, str], Row | NA] = {
     ("DELETE", C + "/go-live"): Row("member", 404, prep=p(channel_id=vc)),
     ("GET", "/link-preview"): Row("auth", 400),  # no url: validation_failed
     ("GET", "/giphy/search"): Row("auth", 404),  # no [giphy] api_key: feature_disabled
+    # the permission is checked before the body: with the bit, an empty body is 400 (not multipart)
+    ("POST", S + "/emojis"): Row("bit", 400, "MANAGE_EMOJIS", prep=p(server_id=srv)),
+    ("DELETE", S + "/emojis/<emoji_id>"): Row("bit", 204, "MANAGE_EMOJIS", prep=fresh_emoji),
+    ("GET", "/emojis/<emoji_id>"): Row("none", 200, prep=fresh_emoji),  # public by id
     # -- the gateway
     ("GET", "/ws"): NA("WebSocket gateway: credentials are checked in the handshake (§6.1), by its own tests"),
     # -- the bundled web client's static files (issue 11): no credentials by design

@@ -95,7 +95,9 @@ async def test_refusals(users: Users) -> None:
         assert (r.status_code, r.json()["code"], list(r.json()["errors"])) == (400, "validation_failed", ["image"])
     r = await alice.post(f"/servers/{sid}/emojis", json={"name": "json_body"})
     assert (r.status_code, r.json()["code"]) == (400, "validation_failed")
-    r = await alice.post(f"/servers/{sid}/emojis", data={"name": "no_file"})
+    r = await alice.post(f"/servers/{sid}/emojis", data={"name": "form_only"})
+    assert (r.status_code, list(r.json()["errors"])) == (400, ["Content-Type"])
+    r = await alice.post(f"/servers/{sid}/emojis", files={"name": (None, "no_file")})
     assert (r.status_code, list(r.json()["errors"])) == (400, ["image"])
     assert (await upload(alice, sid, "dupe", png())).status_code == 201
     r = await upload(alice, sid, "dupe", png(color="blue"))

@@ -28,7 +28,7 @@ from together_server.errors import CODES
 METHODS = ("get", "put", "post", "patch", "delete", "head", "options", "trace")
 PATH_PARAM_NAMES = {
     "server_id", "channel_id", "message_id", "user_id", "role_id", "invite_id", "code", "bot_id",
-    "override_id", "emoji", "dm_id", "word", "webhook_id", "token", "poll_id", "attachment_id", "filename",
+    "override_id", "emoji", "dm_id", "word", "webhook_id", "token", "poll_id", "emoji_id", "attachment_id", "filename",
 }
 SHARED_OBJECTS = {
     "User", "PublicUser", "Server", "Member", "RoleRef", "Channel", "Message", "DmChannel",
@@ -48,7 +48,7 @@ REUSABLE_ERRORS = {
     "400": "BadRequest", "401": "Unauthorized", "403": "Forbidden", "404": "NotFound",
     "405": "MethodNotAllowed", "409": "Conflict", "413": "PayloadTooLarge", "429": "TooManyRequests",
 }
-UNLIMITED_PATHS = {"/health", "/files/{attachment_id}/{filename}"}
+UNLIMITED_PATHS = {"/health", "/files/{attachment_id}/{filename}", "/emojis/{emoji_id}"}
 RATE_HEADERS = {"X-RateLimit-Limit", "X-RateLimit-Remaining", "X-RateLimit-Reset"}
 DOC_URI = "urn:together:openapi"
 

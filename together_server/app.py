@@ -31,9 +31,10 @@ from .text import bad_utf8_parameter, has_bad_control
 log = logging.getLogger("together_server")
 access_log = logging.getLogger("together_server.access")
 
-# Not rate limited: the health probe, and signed file URLs (a page of images is many
-# requests; the signature is the gate and serving is streamed from disk).
-UNLIMITED = frozenset({"meta.health", "files.serve"})
+# Not rate limited: the health probe, signed file URLs (a page of images is many
+# requests; the signature is the gate and serving is streamed from disk) and custom emoji
+# images (public by id, small, loaded by <img> without credentials; issue 12).
+UNLIMITED = frozenset({"meta.health", "files.serve", "emojis.image"})
 EXPOSE = "X-RateLimit-Limit, X-RateLimit-Remaining, X-RateLimit-Reset, Retry-After, WWW-Authenticate"
 CORS_METHODS = "GET, POST, PUT, PATCH, DELETE, HEAD"
 

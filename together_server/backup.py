@@ -79,13 +79,16 @@ def blob_path(root: Path, sha: str) -> Path:
 
 
 def referenced_blobs(conn: sqlite3.Connection) -> list[str]:
-    """The blob hashes the database references (none before the attachments table exists)."""
+    """The blob hashes the database references: attachments, thumbnails and custom emoji images
+    (none before the attachments table exists)."""
     if conn.execute("SELECT 1 FROM sqlite_master WHERE type = 'table' AND name = 'attachments'").fetchone() is None:
         return []
     cols = {r[1] for r in conn.execute("PRAGMA table_info(attachments)")}
     parts = ["SELECT sha256 AS h FROM attachments"]
     if "thumb_sha256" in cols:
         parts.append("SELECT thumb_sha256 FROM attachments WHERE thumb_sha256 IS NOT NULL")
+    if conn.execute("SELECT 1 FROM sqlite_master WHERE type = 'table' AND name = 'custom_emojis'").fetchone():
+        parts.append("SELECT sha256 FROM custom_emojis")  # custom emoji images (issue 12)
     return sorted({r[0] for r in conn.execute(" UNION ".join(parts))})
 
 

@@ -18,6 +18,7 @@ from . import (
     channels,
     dms,
     docs,
+    emojis,
     events,
     export,
     files,
@@ -51,7 +52,7 @@ BLUEPRINT_MODULES = (
     auth, users, servers, members, invites, channels, messages, meta, roles, overrides, moderation,
     search, bots, ice, docs, dms, reactions, pins, readstate, voice, gateway_route,
     admin, audit, automod, export, lan, webhooks, attachments, files,
-    threads, polls, events, golive, previews, gifs,
+    threads, polls, events, golive, previews, gifs, emojis,
     web,
 )
 

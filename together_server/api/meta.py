@@ -6,9 +6,8 @@ from quart import Blueprint, Response
 
 from ..errors import ApiError
 from ..storage import templates
-from ..storage.access import need_member
 from . import admin as admin_api
-from .common import caller, json, path_id, route, state
+from .common import json, route, state
 
 bp = Blueprint("meta", __name__)
 
@@ -44,11 +43,3 @@ async def health() -> Response:
 async def server_templates() -> Response:
     """GET /server-templates: 200 [ServerTemplate], the built-in set (issue 12; storage/templates.py)."""
     return json(templates.list_templates())
-
-
-@route(bp, "/servers/<server_id>/emojis", ["GET"])
-async def emojis(server_id: str) -> Response:
-    """GET /servers/:id/emojis: 200 ``[]`` for members, 404 ``unknown_server`` otherwise (API.md §4.13)."""
-    sid = path_id(server_id, "unknown_server")
-    await state().db.read(need_member, sid, caller().user_id)
-    return json([])

@@ -275,18 +275,22 @@ def for_serving(conn: sqlite3.Connection, attachment_id: str) -> sqlite3.Row | N
     return conn.execute(_SQL_SERVE, (attachment_id,)).fetchone()  # type: ignore[no-any-return]
 
 
+# Is blob ?1 still used: by an attachment, its thumbnail, or a custom emoji (issue 12)?
+SQL_BLOB_USED = (
+    "SELECT 1 FROM attachments WHERE sha256 = ?1 UNION ALL SELECT 1 FROM attachments WHERE thumb_sha256 = ?1"
+    " UNION ALL SELECT 1 FROM custom_emojis WHERE sha256 = ?1 LIMIT 1"
+)
+
+
 def purge_blobs(tx: Tx, delete_blob: Any, limit: int = 100) -> int:
-    """Write job: remove up to ``limit`` queued blobs that no attachment references any
-    more (``delete_blob(sha256)`` removes the file, inside this job, so no upload can
+    """Write job: remove up to ``limit`` queued blobs that no attachment or custom emoji
+    references any more (``delete_blob(sha256)`` removes the file, inside this job, so no upload can
     re-reference a blob between the check and the removal). Returns how many queue
     entries were handled (0 = nothing left)."""
     rows = tx.conn.execute("SELECT sha256 FROM blob_purges ORDER BY queued_at LIMIT ?", (limit,)).fetchall()
     for (sha,) in rows:
         tx.conn.execute("DELETE FROM blob_purges WHERE sha256 = ?", (sha,))
-        used = tx.conn.execute(
-            "SELECT 1 FROM attachments WHERE sha256 = ?1 UNION ALL SELECT 1 FROM attachments WHERE thumb_sha256 = ?1"
-            " LIMIT 1", (sha,),
-        ).fetchone()
+        used = tx.conn.execute(SQL_BLOB_USED, (sha,)).fetchone()
         if used is None:
             delete_blob(sha)
     return len(rows)
@@ -298,10 +302,7 @@ def queue_orphans(tx: Tx, hashes: Sequence[str]) -> int:
     queued = 0
     now = tx.now()
     for sha in hashes:
-        used = tx.conn.execute(
-            "SELECT 1 FROM attachments WHERE sha256 = ?1 UNION ALL SELECT 1 FROM attachments WHERE thumb_sha256 = ?1"
-            " LIMIT 1", (sha,),
-        ).fetchone()
+        used = tx.conn.execute(SQL_BLOB_USED, (sha,)).fetchone()
         if used is None:
             tx.conn.execute("INSERT OR IGNORE INTO blob_purges (sha256, queued_at) VALUES (?, ?)", (sha, now))
             queued += 1

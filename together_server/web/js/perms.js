@@ -23,9 +23,10 @@ export const BITS = [
   ["VIEW_AUDIT_LOG", 32768, "View audit log", "Read the server's audit log"],
   ["MANAGE_WEBHOOKS", 65536, "Manage webhooks", "Create, edit and delete webhooks"],
   ["MANAGE_AUTOMOD", 131072, "Manage automod", "Set the automatic moderation rules"],
+  ["MANAGE_EMOJIS", 262144, "Manage emoji", "Upload and delete the server's custom emoji"],
 ];
 export const P = Object.fromEntries(BITS.map(([n, v]) => [n, v]));
-export const ALL = 262143;  // bits 0-17 (API.md §4.1 + issue 13)
+export const ALL = 524287;  // bits 0-18 (API.md §4.1 + issue 13 + issue 12's MANAGE_EMOJIS)
 export const CHANNEL_BITS = 1151;
 export const DEFAULT = 123;
 
