@@ -365,7 +365,7 @@ WRONG_METHODS = [
     ("POST", "/servers/{S}/leave", {"DELETE"}),
     ("POST", "/health", {"GET"}),
     ("POST", "/server-templates", {"GET"}),
-    ("POST", "/servers/{S}/emojis", {"GET"}),
+    ("PUT", "/servers/{S}/emojis", {"GET", "POST"}),
     ("PUT", "/messages/{M}/attachments", {"GET", "POST"}),
     ("PUT", "/users/@me", {"GET", "PATCH", "DELETE"}),
 ]
