@@ -59,7 +59,7 @@ async def test_backup_while_32_clients_post_then_restore_and_serve(tmp_path: Pat
         sid = (await owner.server("Backed up"))["id"]
         cid = (await owner.channel(sid))["id"]
         with_file = await owner.send(cid, "the rules, attached")
-        notes = "LAN party rules\n1. bring a cable\n".encode() * 50
+        notes = b"LAN party rules\n1. bring a cable\n" * 50
         up = await owner.post(f"/messages/{with_file['id']}/attachments",
                               files=[("files", ("rules.txt", notes, "text/plain"))])
         assert up.status_code == 201, up.text
