@@ -19,7 +19,7 @@ from ..errors import ApiError, invalid
 from ..storage import attachments as store
 from ..storage.db import Tx
 from .common import caller, json, path_id, route, state
-from .uploads import FileService, Form, Upload, _drain
+from .uploads import FileService, Form, Upload, drain
 
 bp = Blueprint("attachments", __name__)
 
@@ -38,7 +38,7 @@ async def _refuse(exc: ApiError) -> ApiError:
     """Drain (bounded) the body of an upload refused before reading it, so the client,
     still sending, reads the answer on a connection that stays usable."""
     svc = service()
-    await _drain(request.body, svc.cfg.max_files_per_message * svc.cfg.max_file_bytes + (1 << 20))  # type: ignore[arg-type]
+    await drain(request.body, svc.cfg.max_files_per_message * svc.cfg.max_file_bytes + (1 << 20))  # type: ignore[arg-type]
     return exc
 
 

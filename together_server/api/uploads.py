@@ -12,9 +12,12 @@ Any refusal removes every temp file of the request before answering.
 
 from __future__ import annotations
 
+import contextlib
+import functools
 import hashlib
 import os
 import re
+from collections.abc import Callable
 from pathlib import Path
 from typing import Any, BinaryIO
 
@@ -186,11 +189,13 @@ class FileService:
                 raise invalid({"body": "the multipart body ends before its closing boundary"})
         except BaseException as exc:
             with trio.CancelScope(shield=True):
+                with contextlib.suppress(Exception):
+                    await reader.wait_write()
                 if reader.fh is not None:
                     reader.fh.close()
                 await trio.to_thread.run_sync(self.store.discard, *reader.temps())
                 if isinstance(exc, ApiError | ValueError | RequestEntityTooLarge):
-                    await _drain(body, cap)
+                    await drain(body, cap)
             if isinstance(exc, ValueError) and not isinstance(exc, ApiError):
                 raise invalid({"body": f"not a valid multipart body ({exc})"}) from None
             raise
@@ -242,6 +247,30 @@ class _PartReader:
         self.buf = bytearray()
         self.skipping = False
         self.pending: list[Path] = []
+        self.in_flight: tuple[trio.Event, list[Any]] | None = None
+
+    def _start_write(self, job: Callable[[], None]) -> None:
+        done = trio.Event()
+        token = trio.lowlevel.current_trio_token()
+        box: list[Any] = []
+
+        def deliver(result: Any) -> None:  # in the worker thread
+            box.append(result)
+            token.run_sync_soon(done.set)
+
+        trio.lowlevel.start_thread_soon(job, deliver)
+        self.in_flight = (done, box)
+
+    async def wait_write(self) -> None:
+        """Wait for the write in flight (shielded: a thread never outlives its file) and
+        raise what it raised."""
+        if self.in_flight is None:
+            return
+        done, box = self.in_flight
+        self.in_flight = None
+        with trio.CancelScope(shield=True):
+            await done.wait()
+        box[0].unwrap()
 
     def temps(self) -> list[Path | None]:
         out: list[Path | None] = list(self.pending)
@@ -296,9 +325,13 @@ class _PartReader:
             raise ApiError("payload_too_large", f"{up.part} is larger than {self.svc.cfg.max_file_bytes} bytes",
                            errors={up.part: f"must be at most {self.svc.cfg.max_file_bytes} bytes"})
         if len(self.buf) >= WRITE_CHUNK or not more:
+            # One write in flight while the next chunk is received: hashing and disk
+            # writes overlap with reading the socket (the buffer stays bounded).
+            await self.wait_write()
             chunk, self.buf = bytes(self.buf), bytearray()
-            await trio.to_thread.run_sync(_write, self.fh, self.hasher, chunk, not more)
+            self._start_write(functools.partial(_write, self.fh, self.hasher, chunk, not more))
         if not more:
+            await self.wait_write()
             self.fh = None
             if up.size == 0:
                 raise invalid({up.part: "must not be empty"})
@@ -319,7 +352,7 @@ def _write(fh: BinaryIO, hasher: Any, chunk: bytes, last: bool) -> None:
         fh.close()
 
 
-async def _drain(body: StreamingBody, cap: int) -> None:
+async def drain(body: StreamingBody, cap: int) -> None:
     """Read and drop the rest of a refused body (bounded in bytes and time) so the client,
     still sending, gets to read our answer."""
     seen = 0

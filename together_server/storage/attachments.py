@@ -11,6 +11,7 @@ Deletions are explicit calls from the function that owns them (``messages.delete
 
 from __future__ import annotations
 
+import json
 import sqlite3
 from collections.abc import Sequence
 from typing import Any
@@ -52,8 +53,6 @@ def load(conn: sqlite3.Connection, message_ids: Sequence[str]) -> dict[str, list
     out: dict[str, list[dict[str, Any]]] = {}
     if not message_ids:
         return out
-    import json
-
     for row in conn.execute(_SQL_FOR, (json.dumps(list(message_ids)),)):
         out.setdefault(row["message_id"], []).append(shape(row))
     return out
@@ -224,8 +223,6 @@ def expire_pending(tx: Tx, older_than: str, limit: int = 200) -> int:
 
 
 def _json(values: list[str]) -> str:
-    import json
-
     return json.dumps(values)
 
 
