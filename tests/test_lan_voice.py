@@ -103,7 +103,7 @@ def _scenario(lan: Lan, n: int) -> dict[str, Any]:
         for s in call.seats:
             if s is not second:
                 call.run_in(s, lambda w, seat: seat.page.wait_for_function(
-                    "(id) => !window.togetherVoice.state.peers.has(id)", arg=second.id, timeout=15_000))
+                    "(id) => !window.togetherVoice.state.peers.has(id)", arg=second.id, timeout=60_000, polling=100))
         for s in call.seats:
             if s is not second:
                 call.click(s, "Leave voice")
@@ -145,7 +145,7 @@ def _open_dialog(w: Worker, seat: Seat) -> dict[str, Any]:
     dialog = page.get_by_role("dialog", name="Invite people on this network")
     dialog.locator("img.lan-qr").wait_for()
     page.wait_for_function("() => { const i = document.querySelector('img.lan-qr');"
-                           " return i && i.complete && i.naturalWidth > 0; }", timeout=15_000)
+                           " return i && i.complete && i.naturalWidth > 0; }", timeout=60_000, polling=100)
     return {"links": dialog.locator("code.lan-url").all_inner_texts(),
             "trust": dialog.locator(".lan-trust a").get_attribute("href"),
             "fingerprint": dialog.locator(".lan-trust .fp").inner_text()}

@@ -38,7 +38,7 @@ def test_two_browsers_talk_mute_and_leave(shared: Running, worker: Worker) -> No
         assert grew[(a.id, b.id)] > 0 and grew[(b.id, a.id)] > 0, grew
         # the fake microphone beeps: both see the other (and themselves) speaking at some point
         speaking = call.run_in(b, lambda w, s: s.page.wait_for_function(
-            "(id) => window.togetherVoice.state.speaking.has(id)", arg=a.id, timeout=15_000) and True)
+            "(id) => window.togetherVoice.state.speaking.has(id)", arg=a.id, timeout=60_000) and True)
         assert speaking
         # a's mute: b stops receiving a's audio, a still receives b's
         call.click(a, "Mute")
@@ -54,19 +54,19 @@ def test_two_browsers_talk_mute_and_leave(shared: Running, worker: Worker) -> No
         assert call.growth()[(b.id, a.id)] > 0
         # camera: b sees a's video, and it goes away when a stops it
         call.click(a, "Camera")
-        call.run_in(b, lambda w, s: s.page.locator("figure.voice-video video").first.wait_for(timeout=15_000))
+        call.run_in(b, lambda w, s: s.page.locator("figure.voice-video video").first.wait_for(timeout=60_000, polling=100))
         call.run_in(b, lambda w, s: s.page.wait_for_function(
             "async () => (await window.togetherVoice.stats()).peers.some((p) => p.inbound_video_bytes > 0)",
-            timeout=15_000))
+            timeout=60_000, polling=100))
         call.run_in(a, lambda w, s: s.page.locator("figure.voice-video", has_text="(you)").wait_for())
         call.click(a, "Stop camera")
-        call.run_in(b, lambda w, s: s.page.locator("figure.voice-video").wait_for(state="detached", timeout=15_000))
+        call.run_in(b, lambda w, s: s.page.locator("figure.voice-video").wait_for(state="detached", timeout=60_000, polling=100))
         # screen share: the same path with getDisplayMedia
         call.click(a, "Share screen")
-        call.run_in(b, lambda w, s: s.page.locator("figure.voice-video video").first.wait_for(timeout=15_000))
+        call.run_in(b, lambda w, s: s.page.locator("figure.voice-video video").first.wait_for(timeout=60_000, polling=100))
         call.run_in(b, lambda w, s: s.page.locator(f'li.voice-person[data-user="{a.id}"]', has_text="🖥️").wait_for())
         call.click(a, "Stop sharing")
-        call.run_in(b, lambda w, s: s.page.locator("figure.voice-video").wait_for(state="detached", timeout=15_000))
+        call.run_in(b, lambda w, s: s.page.locator("figure.voice-video").wait_for(state="detached", timeout=60_000, polling=100))
         # deafen: b hears nothing (every peer's audio element muted) and is muted too
         call.click(b, "Deafen")
         call.run_in(b, lambda w, s: s.page.get_by_role("button", name="Undeafen").wait_for())
@@ -79,7 +79,7 @@ def test_two_browsers_talk_mute_and_leave(shared: Running, worker: Worker) -> No
         call.click(b, "Leave voice")
         assert call.stats(b)["peers"] == [] and call.stats(b)["channel_id"] is None
         call.run_in(a, lambda w, s: s.page.wait_for_function(
-            "() => window.togetherVoice.state.peers.size === 0", timeout=15_000))
+            "() => window.togetherVoice.state.peers.size === 0", timeout=60_000, polling=100))
         call.click(a, "Leave voice")
         assert call.stats(a) == {"channel_id": None, "muted": False, "deafened": False, "peers": []}
         for s in seats:
@@ -99,7 +99,7 @@ def test_invite_dialog_without_lan_shows_this_pages_link_and_qr(shared: Running,
         def dialog(w: Worker, s: Seat) -> list[str]:
             s.page.get_by_role("button", name="Invite people on this network").first.click()
             s.page.wait_for_function("() => { const i = document.querySelector('img.lan-qr');"
-                                     " return i && i.complete && i.naturalWidth > 0; }", timeout=15_000)
+                                     " return i && i.complete && i.naturalWidth > 0; }", timeout=60_000, polling=100)
             return s.page.locator("code.lan-url").all_inner_texts()
 
         links = call.run_in(seat, dialog)
