@@ -54,19 +54,19 @@ def test_two_browsers_talk_mute_and_leave(shared: Running, worker: Worker) -> No
         assert call.growth()[(b.id, a.id)] > 0
         # camera: b sees a's video, and it goes away when a stops it
         call.click(a, "Camera")
-        call.run_in(b, lambda w, s: s.page.locator("figure.voice-video video").first.wait_for(timeout=60_000, polling=100))
+        call.run_in(b, lambda w, s: s.page.locator("figure.voice-video video").first.wait_for(timeout=60_000))
         call.run_in(b, lambda w, s: s.page.wait_for_function(
             "async () => (await window.togetherVoice.stats()).peers.some((p) => p.inbound_video_bytes > 0)",
             timeout=60_000, polling=100))
         call.run_in(a, lambda w, s: s.page.locator("figure.voice-video", has_text="(you)").wait_for())
         call.click(a, "Stop camera")
-        call.run_in(b, lambda w, s: s.page.locator("figure.voice-video").wait_for(state="detached", timeout=60_000, polling=100))
+        call.run_in(b, lambda w, s: s.page.locator("figure.voice-video").wait_for(state="detached", timeout=60_000))
         # screen share: the same path with getDisplayMedia
         call.click(a, "Share screen")
-        call.run_in(b, lambda w, s: s.page.locator("figure.voice-video video").first.wait_for(timeout=60_000, polling=100))
+        call.run_in(b, lambda w, s: s.page.locator("figure.voice-video video").first.wait_for(timeout=60_000))
         call.run_in(b, lambda w, s: s.page.locator(f'li.voice-person[data-user="{a.id}"]', has_text="🖥️").wait_for())
         call.click(a, "Stop sharing")
-        call.run_in(b, lambda w, s: s.page.locator("figure.voice-video").wait_for(state="detached", timeout=60_000, polling=100))
+        call.run_in(b, lambda w, s: s.page.locator("figure.voice-video").wait_for(state="detached", timeout=60_000))
         # deafen: b hears nothing (every peer's audio element muted) and is muted too
         call.click(b, "Deafen")
         call.run_in(b, lambda w, s: s.page.get_by_role("button", name="Undeafen").wait_for())
