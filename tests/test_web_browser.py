@@ -353,11 +353,12 @@ def test_scroll_up_loads_older_pages(world: World) -> None:
     b = world.bob.page
     assert b
     box = b.get_by_role("log", name="Messages")
-    for _ in range(60):
+    box.hover()
+    for _ in range(80):  # the mouse wheel, as a person scrolls (no scroll event once at the top)
         if b.locator(".messages .start").count():
             break
-        box.evaluate("el => { el.scrollTop = 0; el.dispatchEvent(new Event('scroll')); }")
-        b.wait_for_timeout(150)
+        b.mouse.wheel(0, -2500)
+        b.wait_for_timeout(100)
     expect(b.locator(".messages .start")).to_be_visible()
     expect(message(b, "hello from alice")).to_be_attached()
     assert b.locator("article.msg").count() <= 250  # a bounded window

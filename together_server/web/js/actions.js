@@ -5,6 +5,7 @@ import { S, bucket, changed, insertMessages, learnUser, toast, dmById, sortChann
 
 export const WINDOW = 200;  // at most this many messages of a channel are kept (and rendered)
 const PAGE = 50;
+const STEP = 30;  // pages loaded while scrolling: smaller, so no frame renders too much at once
 
 export function isDm(cid) { return !!dmById(cid); }
 function listPath(cid) { return isDm(cid) ? `/dm-channels/${cid}/messages` : `/channels/${cid}/messages`; }
@@ -35,9 +36,9 @@ export async function loadOlder(cid) {
   if (b.loading || !b.hasOlder || !b.items.length) return false;
   b.loading = true;
   try {
-    const page = await api("GET", `${listPath(cid)}?limit=${PAGE}&before=${b.items[0].id}`);
+    const page = await api("GET", `${listPath(cid)}?limit=${STEP}&before=${b.items[0].id}`);
     insertMessages(cid, page);
-    b.hasOlder = page.length === PAGE;
+    b.hasOlder = page.length === STEP;
     if (b.items.length > WINDOW) { b.items = b.items.slice(0, WINDOW); b.hasNewer = true; }
     return page.length > 0;
   } finally { b.loading = false; changed(); }
@@ -49,9 +50,9 @@ export async function loadNewer(cid) {
   if (b.loading || !b.hasNewer || !b.items.length) return false;
   b.loading = true;
   try {
-    const page = await api("GET", `${listPath(cid)}?limit=${PAGE}&after=${b.items[b.items.length - 1].id}`);
+    const page = await api("GET", `${listPath(cid)}?limit=${STEP}&after=${b.items[b.items.length - 1].id}`);
     insertMessages(cid, page);
-    b.hasNewer = page.length === PAGE;
+    b.hasNewer = page.length === STEP;
     if (b.items.length > WINDOW) { b.items = b.items.slice(b.items.length - WINDOW); b.hasOlder = true; }
     return page.length > 0;
   } finally { b.loading = false; changed(); }

@@ -56,7 +56,8 @@ export function MessageList({ cid, sid, dm }) {
     if (!el) return;
     for (const child of el.querySelectorAll("[data-mid]")) {
       if (child.offsetTop + child.offsetHeight > el.scrollTop) {
-        anchor.current = { id: child.dataset.mid, delta: child.offsetTop - el.scrollTop };
+        const ends = items.length ? items[0].id + items[items.length - 1].id : "";
+        anchor.current = { id: child.dataset.mid, delta: child.offsetTop - el.scrollTop, ends };
         return;
       }
     }
@@ -67,8 +68,13 @@ export function MessageList({ cid, sid, dm }) {
     if (!el) return;
     const atBottom = el.scrollHeight - el.scrollTop - el.clientHeight < 40;
     b.atBottom = atBottom && !b.hasNewer;
-    if (el.scrollTop < 300 && b.hasOlder && !b.loading) { keepAnchor(); loadOlder(cid).catch(() => {}); }
-    else if (el.scrollHeight - el.scrollTop - el.clientHeight < 300 && b.hasNewer && !b.loading) { keepAnchor(); loadNewer(cid).catch(() => {}); }
+    // a page that brought nothing new leaves the anchor unused: drop it
+    const done = () => setTimeout(() => {
+      const ends = b.items.length ? b.items[0].id + b.items[b.items.length - 1].id : "";
+      if (anchor.current && anchor.current.ends === ends) anchor.current = null;
+    }, 100);
+    if (el.scrollTop < 300 && b.hasOlder && !b.loading) { keepAnchor(); loadOlder(cid).catch(() => {}).then(done); }
+    else if (el.scrollHeight - el.scrollTop - el.clientHeight < 300 && b.hasNewer && !b.loading) { keepAnchor(); loadNewer(cid).catch(() => {}).then(done); }
     if (b.atBottom && document.visibilityState === "visible") ack(cid);
   }
 
@@ -76,9 +82,13 @@ export function MessageList({ cid, sid, dm }) {
     const el = ref.current;
     if (!el) return;
     if (anchor.current) {
+      // kept until the page arrives (other renders may come first), then the view stays put
+      const ends = items.length ? items[0].id + items[items.length - 1].id : "";
+      if (ends === anchor.current.ends) return;
       const a = el.querySelector(`[data-mid="${anchor.current.id}"]`);
       if (a) el.scrollTop = a.offsetTop - anchor.current.delta;
       anchor.current = null;
+      requestAnimationFrame(onScroll);  // still at an end: the next page
       return;
     }
     if (S.jump) {
