@@ -75,6 +75,8 @@ def test_example_lists_every_key_with_its_default() -> None:
      "ice.turn_urls: needs ice.turn_secret"),
     ('[ice]\nstun_urls = ["http://stun.example.org"]', "ice.stun_urls[0]: must be a stun:… or stuns:… URL"),
     ('[ice]\nturn_urls = ["stun:x"]\nturn_secret = "' + "s" * 32 + '"', "ice.turn_urls[0]: must be a turn:…"),
+    ("[auth]\naccess_token_ttl_seconds = 3600\nrefresh_token_ttl_seconds = 600",
+     "auth.refresh_token_ttl_seconds: must be at least auth.access_token_ttl_seconds (3600)"),
     ("[gateway]\nheartbeat_interval_ms = 30000\nidle_timeout_seconds = 20.0",
      "gateway.idle_timeout_seconds: must be longer than gateway.heartbeat_interval_ms (30000 ms)"),
 ])

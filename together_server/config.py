@@ -432,6 +432,10 @@ def _post_validate(cfg: Config) -> None:
 
 def _check_related(cfg: Config) -> None:
     """Keys that only make sense together (issue 15 §6)."""
+    if cfg.auth.refresh_token_ttl_seconds < cfg.auth.access_token_ttl_seconds:
+        raise ConfigError(
+            "auth.refresh_token_ttl_seconds: must be at least auth.access_token_ttl_seconds "
+            f"({cfg.auth.access_token_ttl_seconds}), or sessions end before their first refresh")
     gw = cfg.gateway
     if gw.idle_timeout_seconds is not None and gw.idle_timeout_seconds * 1000 <= gw.heartbeat_interval_ms:
         raise ConfigError(

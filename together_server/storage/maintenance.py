@@ -9,8 +9,8 @@ stayed that size until a restart. Two settings fix that together:
   when the writer restarts a fully checkpointed log it truncates the file to that size;
 * :class:`Checkpointer` runs every ``database.checkpoint_interval_seconds`` on its own
   connection with a zero busy timeout (it never waits and never blocks the writer): a
-  ``PASSIVE`` checkpoint after a busy interval, a ``TRUNCATE`` one (the file back to 0 bytes)
-  when no transaction committed since the last run.
+  ``PASSIVE`` checkpoint, then a ``TRUNCATE`` one (the file back to 0 bytes) when the log
+  was idle for the interval (no frame written since the last run).
 
 ``daemon.py`` starts the job; nothing here runs at import time.
 """
@@ -44,7 +44,7 @@ class CheckpointResult:
 
 
 class Checkpointer:
-    """Checkpoints the WAL of ``db`` (a storage.db.Database) from a dedicated connection.
+    """Checkpoints the WAL of the database at ``db.path`` from a dedicated connection.
 
     ``open()`` / ``close()`` run in a worker thread (file I/O); ``tick()`` is the background
     job: awaitable, never raises for SQLite errors (``on_error(exc)`` gets them, e.g. a full
@@ -58,7 +58,7 @@ class Checkpointer:
         self.on_error = on_error or (lambda exc: None)
         self.last: CheckpointResult | None = None
         self._conn: sqlite3.Connection | None = None
-        self._commits_seen = -1
+        self._frames_seen = -1
         self._lock = trio.Lock()
 
     def _open_sync(self) -> None:
@@ -88,24 +88,19 @@ class Checkpointer:
         busy, frames, done = self._conn.execute(f"PRAGMA wal_checkpoint({mode})").fetchone()
         return CheckpointResult(mode, bool(busy), frames, done, self.wal_bytes())
 
-    def choose_mode(self) -> str:
-        """PASSIVE when a transaction committed since the last tick, else TRUNCATE (idle)."""
-        commits = self.db.commits
-        mode = "PASSIVE" if commits != self._commits_seen else "TRUNCATE"
-        self._commits_seen = commits
-        return mode
-
     async def tick(self) -> CheckpointResult | None:
-        mode = self.choose_mode()
+        """One background checkpoint: PASSIVE; then, when the log is idle (fully checkpointed
+        and no frame added since the last tick: empty commits add none) but not empty,
+        TRUNCATE it to 0 bytes. Returns the last result (None when closed or on an error)."""
         async with self._lock:
             if self._conn is None:
                 return None
-            if mode == "TRUNCATE" and self.last is not None and self.last.mode == "TRUNCATE" \
-                    and not self.last.busy and self.last.wal_bytes == 0:
-                if await trio.to_thread.run_sync(self.wal_bytes) == 0:
-                    return None  # idle and already empty: nothing to do
             try:
-                result = await trio.to_thread.run_sync(self._checkpoint, mode)
+                result = await trio.to_thread.run_sync(self._checkpoint, "PASSIVE")
+                idle = not result.busy and result.frames == result.checkpointed == self._frames_seen
+                self._frames_seen = result.frames
+                if idle and result.wal_bytes > 0:
+                    result = await trio.to_thread.run_sync(self._checkpoint, "TRUNCATE")
             except sqlite3.Error as exc:
                 self.on_error(exc)
                 return None
@@ -113,7 +108,6 @@ class Checkpointer:
         log.debug("checkpoint %s: busy=%s frames=%d checkpointed=%d wal=%d bytes",
                   result.mode, result.busy, result.frames, result.checkpointed, result.wal_bytes)
         return result
-
 
 def _touch(tx: Any) -> None:
     """A one-page write that changes nothing: page 1's user_version rewritten as it is."""
