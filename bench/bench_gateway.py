@@ -1,27 +1,31 @@
-"""Gateway fan-out: send-to-receive latency at every session, and server RSS (not in CI).
+"""Gateway at scale: connect storm, REST under load, fan-out latency (not in CI; issue 15 §1).
 
-With N sessions (default 500, one user each) in one server, post messages at a steady
-rate (default 20/s) over REST and measure, at every session, the time from just before
-the POST to the arrival of its MESSAGE_CREATE (p50, p99, max). Then the same payload,
-broadcast by a bare quart-trio/hypercorn WebSocket server (one encode, one bounded queue
-and send task per socket, no auth, no database) to the same number of sockets, in the
-same run, as the baseline. Server RSS is read from /proc with the N sessions idle.
+``--users U --per-user K`` gateway sessions (U users x K sessions each, all members of one
+server, rate limits off) are opened at once by ``--workers`` client processes. Reported:
 
-Both servers run in their own process and call ``gc.freeze()`` after start-up; the
-clients (trio-websocket) are spread over ``--workers`` processes. Everything shares
-this machine's cores, so absolute figures include client CPU contention.
+1. **connect storm**: seconds from the first handshake to READY on every session, server
+   CPU, how long until the server is idle again, and the PRESENCE_UPDATE frames it sent;
+2. **REST** with the sessions connected: ``--rest-rate`` requests/s for ``--rest-seconds``
+   (open loop: latency counts from the scheduled send time), a mix of message-list,
+   ``/users/@me`` and server reads, p50/p99;
+3. **fan-out**: ``--rate`` messages/s posted over REST for ``--seconds``; at every session,
+   the time from just before the POST to the arrival of its MESSAGE_CREATE. The same
+   payload broadcast by a bare quart-trio/hypercorn WebSocket server to the same number
+   of sockets, in the same run, is the baseline (the ceiling: one encode, one queue per
+   socket, no auth, no database).
 
-Run: /work/main/.venv/bin/python bench/bench_gateway.py [--sessions 500] [--rate 20] [--seconds 15] [--workers 4]
+Everything shares this machine's cores (clients included), so absolute figures include
+client CPU; read the ratios, and the load average printed with them.
+
+Issue 15's figure (2,000 sessions, 2 msg/s = 4,000 deliveries/s):
+    .venv/bin/python bench/bench_gateway.py --users 200 --per-user 10 --rate 2
+The older 500-session figure: .venv/bin/python bench/bench_gateway.py --users 500 --per-user 1 --rate 20
 """
 
 from __future__ import annotations
 
 import argparse
-import gc
-import json
 import os
-import statistics
-import subprocess
 import sys
 import tempfile
 import time
@@ -30,220 +34,22 @@ from typing import Any
 
 import trio
 
-ROOT = Path(__file__).resolve().parent.parent
-sys.path.insert(0, str(ROOT))
+sys.path.insert(0, str(Path(__file__).resolve().parent))
+from gateway_procs import (  # noqa: E402
+    ask_all,
+    cpu_s,
+    load,
+    merged_stats,
+    raise_nofile,
+    rss_mb,
+    settle,
+    setup_server,
+    start_server,
+    start_workers,
+    summary,
+)
 
-
-# -- server processes ----------------------------------------------------------------------
-
-def serve_together(data_dir: str) -> None:
-    from together_server.config import structure_config
-    from together_server.daemon import run_daemon
-
-    cfg = structure_config({
-        "server": {"host": "127.0.0.1", "port": 0, "data_dir": data_dir},
-        "auth": {"argon2_memory_kib": 64, "argon2_time_cost": 1},
-        "ratelimit": {"enabled": False},
-        "logging": {"level": "warning"},
-    })
-
-    async def main() -> None:
-        async with trio.open_nursery() as nursery:
-            running = await nursery.start(lambda task_status: run_daemon(
-                cfg, task_status=task_status, install_signal_handlers=True))
-            gc.collect()
-            gc.freeze()
-            print(json.dumps({"url": running.url}), flush=True)
-
-    if os.environ.get("BENCH_PROFILE"):  # where the server's CPU goes (cProfile, sorted by tottime)
-        import cProfile
-        import pstats
-
-        prof = cProfile.Profile()
-        prof.runcall(trio.run, main)
-        pstats.Stats(prof, stream=sys.stderr).sort_stats("tottime").print_stats(25)
-    else:
-        trio.run(main)
-
-
-def serve_bare(queue_size: int) -> None:
-    from hypercorn.config import Config
-    from hypercorn.trio import serve
-    from quart import request, websocket
-    from quart_trio import QuartTrio
-
-    app = QuartTrio("bare")
-    sockets: set[trio.MemorySendChannel[str]] = set()
-
-    @app.websocket("/ws")
-    async def ws() -> None:
-        await websocket.accept()
-        send, receive = trio.open_memory_channel[str](queue_size)
-        sockets.add(send)
-        try:
-            async for frame in receive:
-                await websocket.send(frame)
-        finally:
-            sockets.discard(send)
-
-    @app.route("/broadcast", methods=["POST"])
-    async def broadcast() -> Any:
-        frame = (await request.get_data()).decode()  # encoded once
-        for s in list(sockets):
-            try:
-                s.send_nowait(frame)
-            except trio.WouldBlock:
-                s.close()
-        return {"sent": len(sockets)}
-
-    async def main() -> None:
-        cfg = Config()
-        cfg.bind = ["127.0.0.1:0"]
-        cfg.accesslog = None
-        async with trio.open_nursery() as nursery:
-            binds = await nursery.start(lambda task_status: serve(app, cfg, task_status=task_status))
-            gc.collect()
-            gc.freeze()
-            print(json.dumps({"url": binds[0]}), flush=True)
-
-    trio.run(main)
-
-
-# -- client worker process -----------------------------------------------------------------
-
-def worker(url: str, tokens: list[str], bare: bool) -> None:
-    """Open one socket per token; print "ready"; record latencies until "END"; print them."""
-    import orjson
-    from trio_websocket import open_websocket_url
-
-    latencies: list[float] = []
-
-    async def client(token: str, ready: trio.Semaphore, done: trio.Event) -> None:
-        target = url.replace("http://", "ws://") + "/ws" + ("" if bare else f"?token={token}")
-        async with open_websocket_url(target, message_queue_size=10_000) as ws:
-            if not bare:
-                await ws.get_message()  # READY
-            ready.release()
-            while True:
-                msg = orjson.loads(await ws.get_message())
-                if msg.get("t") != "MESSAGE_CREATE":
-                    continue
-                content = msg["d"]["content"]
-                if content == "END":
-                    break
-                latencies.append(time.time() - float(content))
-        done.set()
-
-    async def main() -> None:
-        ready = trio.Semaphore(0, max_value=len(tokens))
-        events = [trio.Event() for _ in tokens]
-        async with trio.open_nursery() as nursery:
-            for token, ev in zip(tokens, events, strict=True):
-                nursery.start_soon(client, token, ready, ev)
-            for _ in tokens:
-                await ready.acquire()
-            print("ready", flush=True)
-            for ev in events:
-                await ev.wait()
-        print(json.dumps(latencies), flush=True)
-
-    trio.run(main)
-
-
-# -- orchestration -------------------------------------------------------------------------
-
-def rss_mb(pid: int) -> float:
-    for line in Path(f"/proc/{pid}/status").read_text().splitlines():
-        if line.startswith("VmRSS:"):
-            return int(line.split()[1]) / 1024
-    return float("nan")
-
-
-def cpu_s(pid: int) -> float:
-    """User + system CPU seconds used so far by ``pid``."""
-    fields = Path(f"/proc/{pid}/stat").read_text().rsplit(")", 1)[1].split()
-    return (int(fields[11]) + int(fields[12])) / os.sysconf("SC_CLK_TCK")
-
-
-def settle(pid: int, limit: float = 120.0) -> float:
-    """Wait until the server is idle (< 5% CPU over 0.5 s); returns the seconds waited.
-
-    500 connects make 500 presence announcements to 500 co-members (250,000 frames):
-    the steady-state measurement starts after that storm, not during it."""
-    start = time.monotonic()
-    while time.monotonic() - start < limit:
-        before = cpu_s(pid)
-        time.sleep(0.5)
-        if cpu_s(pid) - before < 0.025:
-            break
-    return time.monotonic() - start
-
-
-def spawn(*args: str) -> subprocess.Popen[str]:
-    return subprocess.Popen([sys.executable, __file__, *args], stdin=subprocess.PIPE,
-                            stdout=subprocess.PIPE, text=True)
-
-
-def start_workers(url: str, tokens: list[str], workers: int, bare: bool) -> list[subprocess.Popen[str]]:
-    procs = []
-    per = (len(tokens) + workers - 1) // workers
-    for i in range(workers):
-        chunk = tokens[i * per:(i + 1) * per]
-        p = spawn("--worker", url, "--bare" if bare else "--together")
-        assert p.stdin is not None
-        p.stdin.write(json.dumps(chunk) + "\n")
-        p.stdin.close()
-        procs.append(p)
-    for p in procs:
-        assert p.stdout is not None
-        assert p.stdout.readline().strip() == "ready"
-    return procs
-
-
-def collect(procs: list[subprocess.Popen[str]]) -> list[float]:
-    out: list[float] = []
-    for p in procs:
-        assert p.stdout is not None
-        out.extend(json.loads(p.stdout.readline()))
-        p.wait(30)
-    return out
-
-
-def summary(lat: list[float]) -> dict[str, float]:
-    ms = sorted(x * 1000 for x in lat)
-    return {"n": len(ms), "p50": statistics.median(ms), "p99": ms[int(len(ms) * 0.99) - 1], "max": ms[-1]}
-
-
-async def setup_together(url: str, n: int) -> tuple[str, str, list[str]]:
-    """Owner + server + channel, and n members (one session each); returns tokens."""
-    import httpx
-
-    async with httpx.AsyncClient(base_url=url, timeout=60) as h:
-        async def register(name: str) -> dict[str, Any]:
-            r = await h.post("/auth/register", json={"username": name, "password": "correct horse"})
-            r.raise_for_status()
-            return r.json()  # type: ignore[no-any-return]
-
-        owner = await register("owner")
-        auth = {"Authorization": f"Bearer {owner['access_token']}"}
-        srv = (await h.post("/servers", json={"name": "Bench"}, headers=auth)).json()
-        chan = (await h.post(f"/servers/{srv['id']}/channels", json={"name": "general", "type": "text"},
-                             headers=auth)).json()
-        code = (await h.post(f"/servers/{srv['id']}/invites", json={}, headers=auth)).json()["code"]
-        tokens: list[str] = []
-        limiter = trio.CapacityLimiter(16)
-
-        async def member(i: int) -> None:
-            async with limiter:
-                body = await register(f"member{i}")
-                r = await h.post(f"/invites/{code}/accept", headers={"Authorization": f"Bearer {body['access_token']}"})
-                r.raise_for_status()
-                tokens.append(body["access_token"])
-
-        async with trio.open_nursery() as nursery:
-            for i in range(n):
-                nursery.start_soon(member, i)
-        return owner["access_token"], chan["id"], tokens
+REST_GOAL_MS, FANOUT_GOAL_MS, CONNECT_GOAL_S = 100.0, 250.0, 15.0
 
 
 async def post_loop(url: str, path: str, rate: float, seconds: float, make: Any, headers: dict[str, str]) -> int:
@@ -257,96 +63,163 @@ async def post_loop(url: str, path: str, rate: float, seconds: float, make: Any,
             r = await h.post(path, content=make(repr(time.time())))
             r.raise_for_status()
             sent += 1
-        await h.post(path, content=make("END"))
     return sent
 
 
-def run_together(args: argparse.Namespace) -> tuple[dict[str, float], float, float]:
-    with tempfile.TemporaryDirectory() as tmp:
-        server = spawn("--serve-together", tmp)
-        assert server.stdout is not None
-        url = json.loads(server.stdout.readline())["url"]
-        try:
-            owner, chan, tokens = trio.run(setup_together, url, args.sessions)
-            rss_empty = rss_mb(server.pid)
-            cpu_connect = cpu_s(server.pid)
-            procs = start_workers(url, tokens, args.workers, bare=False)
-            settled = settle(server.pid)
-            cpu_connect = cpu_s(server.pid) - cpu_connect
-            rss_idle = rss_mb(server.pid)
-            import orjson
+async def rest_load(url: str, tokens: list[str], server_id: str, channel_id: str,
+                    rate: float, seconds: float) -> dict[str, float]:
+    """Open-loop GETs at ``rate``/s over 32 keep-alive connections; latency from schedule."""
+    import httpx
 
-            def make(content: str) -> bytes:
-                return orjson.dumps({"content": content})
+    paths = [f"/channels/{channel_id}/messages?limit=50", "/users/@me", f"/servers/{server_id}",
+             f"/servers/{server_id}/channels"]
+    lat: list[float] = []
+    errors = 0
+    limits = httpx.Limits(max_connections=32, max_keepalive_connections=32)
+    async with httpx.AsyncClient(base_url=url, timeout=60, limits=limits) as h:
+        async def one(i: int, due: float) -> None:
+            nonlocal errors
+            r = await h.get(paths[i % len(paths)], headers={"Authorization": f"Bearer {tokens[i % len(tokens)]}"})
+            if r.status_code != 200:
+                errors += 1
+            lat.append(trio.current_time() - due)
 
-            cpu0 = cpu_s(server.pid)
-            trio.run(post_loop, url, f"/channels/{chan}/messages", args.rate, args.seconds, make,
-                     {"Authorization": f"Bearer {owner}", "Content-Type": "application/json"})
-            lat = collect(procs)
-            cpu = cpu_s(server.pid) - cpu0
-        finally:
-            server.terminate()
-            server.wait(30)
-    return {**summary(lat), "cpu": cpu, "settled": settled, "cpu_connect": cpu_connect}, rss_empty, rss_idle
+        async with trio.open_nursery() as nursery:
+            start = trio.current_time() + 0.1
+            for i in range(int(rate * seconds)):
+                due = start + i / rate
+                await trio.sleep_until(due)
+                nursery.start_soon(one, i, due)
+    return {**summary(lat), "errors": errors}
 
 
-def run_bare(args: argparse.Namespace) -> tuple[dict[str, float], float]:
+def fanout_template() -> dict[str, Any]:
+    """A Message of the same shape and size as the gateway sends (for the bare baseline)."""
+    return {"id": "01a22a00-0000-7000-8000-000000000000", "channel_id": "01a22a00-0000-7000-8000-000000000001",
+            "author_id": "01a22a00-0000-7000-8000-000000000002", "content": "", "reply_to": None,
+            "mention_user_ids": [], "mention_everyone": False, "thread_id": None, "thread_reply_count": 0,
+            "edited_at": None, "deleted": False, "created_at": "2026-01-01T00:00:00.000000Z", "pinned": False,
+            "pinned_by": None, "pinned_at": None, "poll": None, "event": None, "reactions": []}
+
+
+def run_bare(args: argparse.Namespace, sessions: int) -> dict[str, Any]:
     import orjson
 
-    server = spawn("--serve-bare", str(500))
-    assert server.stdout is not None
-    url = json.loads(server.stdout.readline())["url"]
+    server, url = start_server("--serve-bare", str(500))
     seq = iter(range(2, 10**9))
-    # The same envelope and a Message of the same shape and size as the gateway sends.
-    template = {"id": "01a22a00-0000-7000-8000-000000000000", "channel_id": "01a22a00-0000-7000-8000-000000000001",
-                "author_id": "01a22a00-0000-7000-8000-000000000002", "content": "", "reply_to": None,
-                "mention_user_ids": [], "mention_everyone": False, "thread_id": None, "thread_reply_count": 0,
-                "edited_at": None, "deleted": False, "created_at": "2026-01-01T00:00:00.000000Z", "pinned": False,
-                "pinned_by": None, "pinned_at": None, "poll": None, "event": None, "reactions": []}
+    template = fanout_template()
 
     def make(content: str) -> bytes:
         return orjson.dumps({"op": "DISPATCH", "t": "MESSAGE_CREATE", "s": next(seq), "d": {**template, "content": content}})
 
+    procs = start_workers(url, ["-"] * sessions, args.workers, bare=True)
     try:
-        procs = start_workers(url, ["-"] * args.sessions, args.workers, bare=True)
+        ask_all(procs, "open")
         settle(server.pid)
         rss_idle = rss_mb(server.pid)
+        merged_stats(procs)
         cpu0 = cpu_s(server.pid)
         trio.run(post_loop, url, "/broadcast", args.rate, args.seconds, make, {})
-        lat = collect(procs)
+        time.sleep(2.0)
+        settle(server.pid, 60)
+        _, lat, closed = merged_stats(procs)
         cpu = cpu_s(server.pid) - cpu0
+        ask_all(procs, "close")
     finally:
-        server.terminate()
-        server.wait(30)
-    return {**summary(lat), "cpu": cpu}, rss_idle
+        for p in procs:
+            p.stop()
+        server.stop()
+    return {**summary(lat), "cpu": cpu, "rss": rss_idle, "closed": closed, "load": load()}
+
+
+def run_together(args: argparse.Namespace) -> dict[str, Any]:
+    import orjson
+
+    with tempfile.TemporaryDirectory() as tmp:
+        server, url = start_server("--serve-together", tmp)
+        procs = []
+        try:
+            owner, server_id, chan, tokens = trio.run(setup_server, url, args.users)
+            rss_empty = rss_mb(server.pid)
+            procs = start_workers(url, [t for t in tokens for _ in range(args.per_user)], args.workers, bare=False)
+            out: dict[str, Any] = {"rss_empty": rss_empty, "load_connect": load()}
+            cpu0 = cpu_s(server.pid)
+            t0 = time.time()
+            replies = ask_all(procs, "open")
+            out["connect_s"] = max(r["last"] for r in replies) - t0
+            out["failed"] = sum(r["failed"] for r in replies)
+            out["connect_cpu"] = cpu_s(server.pid) - cpu0
+            out["settled_s"] = time.time() - t0 + settle(server.pid)
+            out["storm_cpu"] = cpu_s(server.pid) - cpu0
+            counts, _, closed = merged_stats(procs)
+            out["presence_frames"] = counts.get("PRESENCE_UPDATE", 0)
+            out["storm_closed"] = closed
+            out["storm_errors"] = {k: v for k, v in counts.items() if k.startswith("error:")}
+            out["rss_idle"] = rss_mb(server.pid)
+
+            out["load_rest"] = load()
+            out["rest"] = trio.run(rest_load, url, tokens, server_id, chan, args.rest_rate, args.rest_seconds)
+            settle(server.pid, 60)
+            merged_stats(procs)
+
+            def make(content: str) -> bytes:
+                return orjson.dumps({"content": content})
+
+            out["load_fanout"] = load()
+            cpu0 = cpu_s(server.pid)
+            trio.run(post_loop, url, f"/channels/{chan}/messages", args.rate, args.seconds, make,
+                     {"Authorization": f"Bearer {owner}", "Content-Type": "application/json"})
+            time.sleep(2.0)
+            settle(server.pid, 60)
+            _, lat, closed = merged_stats(procs)
+            out["fanout"] = {**summary(lat), "cpu": cpu_s(server.pid) - cpu0, "closed": closed}
+            ask_all(procs, "close")
+        finally:
+            for p in procs:
+                p.stop()
+            server.stop()
+    return out
 
 
 def main() -> None:
-    if len(sys.argv) > 1 and sys.argv[1] == "--serve-together":
-        return serve_together(sys.argv[2])
-    if len(sys.argv) > 1 and sys.argv[1] == "--serve-bare":
-        return serve_bare(int(sys.argv[2]))
-    if len(sys.argv) > 1 and sys.argv[1] == "--worker":
-        return worker(sys.argv[2], json.loads(sys.stdin.readline()), sys.argv[3] == "--bare")
-    ap = argparse.ArgumentParser()
-    ap.add_argument("--sessions", type=int, default=500)
-    ap.add_argument("--rate", type=float, default=20.0)
+    ap = argparse.ArgumentParser(description=__doc__.split("\n\n")[0])
+    ap.add_argument("--users", type=int, default=200)
+    ap.add_argument("--per-user", type=int, default=10)
+    ap.add_argument("--rate", type=float, default=2.0, help="messages/s into the server")
     ap.add_argument("--seconds", type=float, default=15.0)
+    ap.add_argument("--rest-rate", type=float, default=200.0)
+    ap.add_argument("--rest-seconds", type=float, default=10.0)
     ap.add_argument("--workers", type=int, default=4)
     args = ap.parse_args()
-    bare, bare_rss = run_bare(args)
-    ours, rss_empty, rss_idle = run_together(args)
+    nofile = raise_nofile()
+    sessions = args.users * args.per_user
+    bare = run_bare(args, sessions)
+    ours = run_together(args)
+    f = ours["fanout"]
     print(f"command: {' '.join([os.path.relpath(sys.executable), *sys.argv])}")
-    print(f"{args.sessions} sessions, {args.rate:g} msg/s for {args.seconds:g} s, {args.workers} client processes, "
-          f"{os.cpu_count()} cores shared by server and clients\n")
-    print(f"{'server':<28}{'deliveries':>11}{'p50 ms':>9}{'p99 ms':>9}{'max ms':>9}{'RSS idle MB':>13}{'server CPU s':>14}")
-    for name, r, rss in (("bare hypercorn broadcast", bare, bare_rss), ("together-server gateway", ours, rss_idle)):
-        print(f"{name:<28}{r['n']:>11.0f}{r['p50']:>9.1f}{r['p99']:>9.1f}{r['max']:>9.1f}{rss:>13.1f}{r['cpu']:>14.1f}")
-    print(f"\nratio gateway/bare: p50 {ours['p50'] / bare['p50']:.2f}, p99 {ours['p99'] / bare['p99']:.2f}")
-    print(f"together-server connect storm: {ours['cpu_connect']:.1f} s server CPU, idle again after "
-          f"{ours['settled']:.1f} s (READY x{args.sessions} + presence to every co-member)")
-    print(f"together-server RSS: {rss_empty:.1f} MB after set-up with no sessions, {rss_idle:.1f} MB with "
-          f"{args.sessions} idle sessions ({(rss_idle - rss_empty) * 1024 / args.sessions:.0f} KB/session)")
+    print(f"{sessions} sessions ({args.users} users x {args.per_user}), {args.rate:g} msg/s for {args.seconds:g} s "
+          f"({sessions * args.rate:,.0f} deliveries/s), {args.workers} client processes, {os.cpu_count()} cores "
+          f"shared by server, clients and other work; RLIMIT_NOFILE {nofile}\n")
+    print(f"connect storm ({ours['load_connect']}): READY on all {sessions} in {ours['connect_s']:.1f} s "
+          f"(goal < {CONNECT_GOAL_S:g} s; {ours['failed']} failed), server CPU {ours['connect_cpu']:.1f} s; "
+          f"idle again after {ours['settled_s']:.1f} s ({ours['storm_cpu']:.1f} s CPU); "
+          f"{ours['presence_frames']:,} PRESENCE_UPDATE frames; {ours['storm_closed']} sockets closed by the server"
+          + (f"; client errors {ours['storm_errors']}" if ours["storm_errors"] else ""))
+    r = ours["rest"]
+    print(f"REST {args.rest_rate:g} req/s for {args.rest_seconds:g} s with the sessions connected "
+          f"({ours['load_rest']}): n {r['n']:.0f}, p50 {r['p50']:.1f} ms, p99 {r['p99']:.1f} ms "
+          f"(goal < {REST_GOAL_MS:g}), max {r['max']:.1f} ms, {r['errors']} non-200")
+    print(f"\nfan-out ({ours['load_fanout']})")
+    print(f"{'server':<28}{'deliveries':>11}{'p50 ms':>9}{'p99 ms':>9}{'max ms':>9}{'RSS idle MB':>13}"
+          f"{'server CPU s':>14}{'closed':>8}")
+    for name, row, rss in (("bare hypercorn broadcast", bare, bare["rss"]), ("together-server gateway", f, ours["rss_idle"])):
+        print(f"{name:<28}{row['n']:>11.0f}{row['p50']:>9.1f}{row['p99']:>9.1f}{row['max']:>9.1f}{rss:>13.1f}"
+              f"{row['cpu']:>14.1f}{row['closed']:>8}")
+    expected = sessions * int(args.rate * args.seconds)
+    print(f"\nexpected deliveries {expected}; ratio gateway/bare: p50 {f['p50'] / bare['p50']:.2f}, "
+          f"p99 {f['p99'] / bare['p99']:.2f} (goal p99 < {FANOUT_GOAL_MS:g} ms and <= bare)")
+    print(f"together-server RSS: {ours['rss_empty']:.1f} MB after set-up with no sessions, {ours['rss_idle']:.1f} MB "
+          f"with {sessions} idle sessions ({(ours['rss_idle'] - ours['rss_empty']) * 1024 / sessions:.0f} KB/session)")
 
 
 if __name__ == "__main__":

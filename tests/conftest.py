@@ -41,6 +41,10 @@ def make_config(data_dir: Path, **sections: dict[str, Any]) -> Config:
         "server": {"host": "127.0.0.1", "port": 0, "data_dir": str(data_dir), "shutdown_grace_seconds": 2.0},
         "auth": {"argon2_memory_kib": 64, "argon2_time_cost": 1},
         "ratelimit": {"enabled": False},
+        # Connect/disconnect presence unbatched, so it arrives before a later write's
+        # event (the sentinel checks rely on that); the default window is tested in
+        # test_gateway_scale.py.
+        "gateway": {"presence_window_ms": 0},
     }
     for key, values in sections.items():
         raw[key] = {**raw.get(key, {}), **values}

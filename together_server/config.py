@@ -122,7 +122,8 @@ class RateLimitConfig:
 class GatewayConfig:
     """`[gateway]`: heartbeat_interval_ms (ms), idle_timeout_seconds (seconds; None = derived, see
     `idle_timeout`), max_frame_bytes (bytes), max_frames_per_second, outgoing_queue_size (events),
-    resume_window_seconds (seconds), resume_buffer_events (events). API.md §6.5, §6.8, §9.
+    resume_window_seconds (seconds), resume_buffer_events (events), presence_window_ms (ms over
+    which connect/disconnect presence is coalesced, 0-10000). API.md §6.5, §6.8, §9; issue 15.
     """
     heartbeat_interval_ms: int = attrs.field(default=30_000, metadata=_range(100, 600_000))
     idle_timeout_seconds: float | None = attrs.field(default=None, metadata=_range(0.1, 3600))
@@ -131,6 +132,7 @@ class GatewayConfig:
     outgoing_queue_size: int = attrs.field(default=500, metadata=_range(1, 100_000))
     resume_window_seconds: float = attrs.field(default=60.0, metadata=_range(0, 3600))
     resume_buffer_events: int = attrs.field(default=1000, metadata=_range(1, 100_000))
+    presence_window_ms: int = attrs.field(default=250, metadata=_range(0, 10_000))
 
     @property
     def idle_timeout(self) -> float:

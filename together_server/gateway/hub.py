@@ -12,10 +12,15 @@ so ``limit_reached`` can still be an HTTP 400); :meth:`close` and
 :meth:`connection_lost` detach it, then it is *held* for
 ``gateway.resume_window_seconds`` or *ended* at once (client 1000, server 4001). Ending
 a session runs its side effects in the background: the voice state bound to it leaves,
-and the user's last session ending announces them offline.
+and the user's last session ending announces them offline. An ended session leaves
+nothing behind in the hub (no index entry, no buffer, no task).
 
-:meth:`start` (a daemon start-up hook) gives the hub its config, database and nursery,
-and subscribes :meth:`on_revoked` to the revocation list (4001 closes).
+Presence on connect and disconnect (a user's first session / last session) goes
+through ``gateway.presence`` (coalesced per window, batched per receiver).
+
+The hub owns sessions; ``gateway.live`` (sessions and socket queues) is a leaf it uses.
+:meth:`start` gives the hub its config, database and nursery, starts its background
+tasks, and subscribes :meth:`on_revoked` to the revocation list (4001 closes).
 """
 
 from __future__ import annotations
@@ -33,15 +38,16 @@ import trio
 from ..auth.request import Caller
 from ..config import GatewayConfig
 from ..errors import ApiError
-from ..storage import ready as ready_store
 from ..storage import voice as voice_store
 from ..storage.db import Event
 from ..storage.health import is_refusal
 from .live import Attachment, Session
+from .presence import PresenceAnnouncer
 from .protocol import (
     CLOSE_NORMAL,
     CLOSE_RESUMED_ELSEWHERE,
     CLOSE_REVOKED,
+    CLOSE_SLOW_READER,
     ResumeRequest,
     RollingWindow,
     dispatch_frame,
@@ -52,7 +58,6 @@ log = logging.getLogger(__name__)
 
 TYPING_INTERVAL = 5.0  # seconds between TYPING_START broadcasts per user and channel (§6.8)
 PRESENCE_OPS, PRESENCE_PERIOD = 5, 60.0  # PRESENCE_UPDATE ops per user per rolling minute
-PRESENCE_QUEUE = 10_000  # pending online/offline announcements
 
 
 class Hub:
@@ -66,14 +71,16 @@ class Hub:
         self._by_bound: dict[tuple[str, str], set[str]] = {}
         self._held: list[tuple[float, int, str]] = []
         self._held_tiebreak = itertools.count()
-        self._opened = itertools.count(1)
+        self._next_open = 1  # Session.opened of the next new session (presence marks)
         self._typing: dict[tuple[str, str], float] = {}
         self._presence_ops: dict[str, RollingWindow] = {}
         self._voice_sessions: set[str] = set()
         self._nursery: trio.Nursery | None = None
         self._db: Any = None
         self._wake: trio.Event | None = None
-        self._presence_send: trio.MemorySendChannel[tuple[str, bool]] | None = None
+        self._presence = PresenceAnnouncer(
+            self.cfg.presence_window_ms / 1000, self._sessions_of_user, self.is_online, self._slow_reader)
+        self._presence_started = False
         self.closing = False
         self.published = 0
         self.closes: Counter[int] = Counter()
@@ -81,17 +88,19 @@ class Hub:
     # -- start-up ----------------------------------------------------------------------
 
     def start(self, state: Any, nursery: trio.Nursery) -> None:
-        """Wire the hub into a running daemon (called by ``daemon._serve`` once the nursery is open)."""
+        """Wire the hub into a running daemon (called by ``daemon._serve`` once the nursery
+        is open): config, database, background tasks (the reaper of held sessions, the
+        presence announcer) and the 4001 listener."""
         self.cfg = state.config.gateway
         self.sessions_per_user = state.config.limits.gateway_sessions_per_user
         self._db = state.db
         self._nursery = nursery
         self._wake = trio.Event()
+        self._presence.window = self.cfg.presence_window_ms / 1000
+        self._presence_started = True
         state.revocations.listeners.append(self.on_revoked)
-        send, receive = trio.open_memory_channel[tuple[str, bool]](PRESENCE_QUEUE)
-        self._presence_send = send
         nursery.start_soon(self._reap_held)
-        nursery.start_soon(self._announce_presence, receive)
+        nursery.start_soon(self._presence.run, state.db)
 
     # -- queries -----------------------------------------------------------------------
 
@@ -106,6 +115,11 @@ class Hub:
     def sessions_of(self, user_id: str) -> list[Session]:
         return list(self._by_user.get(user_id, {}).values())
 
+    def _sessions_of_user(self, user_id: str) -> Iterable[Session]:
+        """The user's live sessions, not copied (for the presence announcer's loop)."""
+        mine = self._by_user.get(user_id)
+        return mine.values() if mine else ()
+
     def all_sessions(self) -> list[Session]:
         return list(self._sessions.values())
 
@@ -119,7 +133,18 @@ class Hub:
         return {
             "users": len(self._by_user), "sessions": len(self._sessions), "attached": attached,
             "held": len(self._sessions) - attached, "published": self.published,
-            "closes": dict(self.closes),
+            "closes": dict(self.closes), "presence_pending": self._presence.pending(),
+            "presence_announced": self._presence.announced,
+        }
+
+    def retained(self) -> dict[str, int]:
+        """Sizes of every per-session or per-user index (all 0 once every session ended
+        and the resume window passed; issue 15 §2)."""
+        return {
+            "sessions": len(self._sessions), "by_user": len(self._by_user),
+            "by_bound": len(self._by_bound), "held_heap": len(self._held),
+            "voice_sessions": len(self._voice_sessions), "presence_ops": len(self._presence_ops),
+            "presence_pending": self._presence.pending(),
         }
 
     # -- lifecycle ---------------------------------------------------------------------
@@ -148,16 +173,17 @@ class Hub:
             self._end(min(held, key=lambda s: s.opened))
             mine = self._by_user.get(caller.user_id, {})
         session = Session(
-            self, secrets.token_urlsafe(18), caller.user_id, caller.username, caller.is_bot, bound,
-            next(self._opened), self.cfg.resume_buffer_events,
+            secrets.token_urlsafe(18), caller.user_id, caller.username, caller.is_bot, bound,
+            self._next_open, self.cfg.resume_buffer_events,
         )
+        self._next_open += 1
         first = caller.user_id not in self._by_user
         self._sessions[session.session_id] = session
         self._by_user.setdefault(caller.user_id, {})[session.session_id] = session
         self._by_bound.setdefault(bound, set()).add(session.session_id)
         session.attachment = attachment
         if first:
-            self._queue_presence(caller.user_id, True)
+            self._presence_changed(caller.user_id, True, session.opened)
         return session, None
 
     def _resume(self, s: Session, bound: tuple[str, str], frames: list[str], attachment: Attachment) -> None:
@@ -237,7 +263,7 @@ class Hub:
             if not mine:
                 del self._by_user[s.user_id]
                 self._presence_ops.pop(s.user_id, None)
-                self._queue_presence(s.user_id, False)
+                self._presence_changed(s.user_id, False, self._next_open)
         s.clear_buffer()
         if s.session_id in self._voice_sessions:
             self._voice_sessions.discard(s.session_id)
@@ -283,19 +309,26 @@ class Hub:
     # -- fan-out -----------------------------------------------------------------------
 
     def publish(self, events: Iterable[Event]) -> None:
-        """Deliver each event to every session of its receivers, in the given order."""
+        """Deliver each event to every session of its receivers, in the given order.
+
+        Per event: one encode (per receiver for ``per_user`` events); per session: the
+        ``s`` counter, two buffer appends and one queue append. Slow readers (full
+        queue) are closed with 4008 after the loop, the dispatch kept in their buffer.
+        """
         by_user = self._by_user
+        slow: list[Session] = []
         for event in events:
             self.published += 1
             skip = event.exclude_session
+            etype = event.type
             if event.per_user:
                 for uid in event.users:
                     sessions = by_user.get(uid)
                     if sessions and uid in event.data:
                         d = encode(event.data[uid])
-                        for s in list(sessions.values()):
-                            if s.session_id != skip:
-                                s.deliver(event.type, d)
+                        for s in sessions.values():
+                            if s.session_id != skip and not s.deliver(etype, d):
+                                slow.append(s)
                 continue
             payload: str | None = None
             for uid in event.users:
@@ -304,16 +337,23 @@ class Hub:
                     continue
                 if payload is None:
                     payload = encode(event.data)
-                for s in list(sessions.values()):
-                    if s.session_id != skip:
-                        s.deliver(event.type, payload)
+                for s in sessions.values():
+                    if s.session_id != skip and not s.deliver(etype, payload):
+                        slow.append(s)
+        for s in slow:
+            self._slow_reader(s)
+
+    def _slow_reader(self, s: Session) -> None:
+        if s.attachment is not None:
+            self.close(s, CLOSE_SLOW_READER, "outgoing queue full")
 
     def deliver_to(self, session_id: str, event_type: str, data: Any) -> bool:
         """One dispatch to one session (VOICE_SIGNAL, §6.3); False if it is gone."""
         s = self._sessions.get(session_id)
         if s is None:
             return False
-        s.deliver(event_type, encode(data))
+        if not s.deliver(event_type, encode(data)):
+            self._slow_reader(s)
         return True
 
     # -- throttles (§6.8) --------------------------------------------------------------
@@ -362,42 +402,6 @@ class Hub:
 
         self._nursery.start_soon(job)
 
-    def _queue_presence(self, user_id: str, online: bool) -> None:
-        if self._presence_send is None or self.closing:
-            return
-        try:
-            self._presence_send.send_nowait((user_id, online))
-        except trio.WouldBlock:
-            log.warning("presence announcement queue full; dropping one for %s", user_id)
-
-    async def _announce_presence(self, receive: trio.MemoryReceiveChannel[tuple[str, bool]]) -> None:
-        """First session opened / last session ended -> PRESENCE_UPDATE to co-members when
-        what they see changes (§6.5). One worker, so a user's announcements keep their
-        order; each is re-checked against the sessions that exist when it runs."""
-        async for user_id, online in receive:
-            if online != self.is_online(user_id):
-                continue  # superseded by a later transition
-            try:
-                snap = await self._db.read(ready_store.presence_snapshot, user_id)
-            except Exception:
-                log.exception("presence announcement failed")
-                continue
-            if snap is None or snap[0]["chosen_status"] == "offline" or online != self.is_online(user_id):
-                continue
-            fields, audience = snap
-            # Not to the user's own sessions: the one that opened it was just sent READY
-            # showing the user online, and when the last one ends none is left.
-            audience = set(audience) - {user_id}
-            self.publish([Event("PRESENCE_UPDATE", {
-                "user_id": user_id, "status": fields["chosen_status"] if online else "offline",
-                "custom_status": fields["custom_status"], "activity": fields["activity"],
-            }, audience)])
-
-    # -- compatibility with the minimal hub's interface --------------------------------
-
-    def add(self, session: Session) -> None:
-        self._sessions[session.session_id] = session
-        self._by_user.setdefault(session.user_id, {})[session.session_id] = session
-
-    def remove(self, session: Session) -> None:
-        self._end(session)
+    def _presence_changed(self, user_id: str, online: bool, mark: int) -> None:
+        if self._presence_started and not self.closing:
+            self._presence.changed(user_id, online, mark)

@@ -1,22 +1,20 @@
-"""In-memory gateway session state (API.md §6.5): no sockets, no SQL.
+"""In-memory gateway session state (API.md §6.5): no sockets, no SQL, no hub — a leaf.
 
 A :class:`Session` outlives its sockets: it keeps its sequence counter and a bounded
 replay buffer of encoded dispatch frames, and is attached to at most one
 :class:`Attachment` (one socket's bounded outgoing queue) at a time. While detached it
-is *held* and keeps recording what is meant for it.
+is *held* and keeps recording what is meant for it. The hub (``gateway.hub``) owns
+sessions and decides what a full queue means (close 4008); this module imports nothing
+of the gateway but the wire protocol.
 """
 
 from __future__ import annotations
 
 from collections import deque
-from typing import TYPE_CHECKING
 
 import trio
 
-from .protocol import CLOSE_SLOW_READER, dispatch_frame
-
-if TYPE_CHECKING:
-    from .hub import Hub
+from .protocol import dispatch_frame
 
 # A queued dispatch (s, t, encoded d), or a frame already complete.
 Dispatch = tuple[int, str, str]
@@ -33,41 +31,58 @@ class Attachment:
 
     Items are ``(s, t, d)`` with ``d`` shared by every receiver of the event (the frame
     is spliced by the send task), or a ready-made frame string (HEARTBEAT_ACK).
-    ``push`` never blocks (STYLE.md §6): it returns False when the queue is full.
+    ``push`` never blocks (STYLE.md §6): it returns False when ``size`` items are already
+    waiting. The send task takes everything waiting at once (:meth:`take`) and writes it
+    in one socket write, so a burst costs one wake-up, not one per frame.
     ``request_close`` records the close code once, drops the queued frames (so a
     stalled reader holds no backlog) and wakes the connection task, which closes the
     socket with that code.
     """
 
-    __slots__ = ("_send", "receive", "close_code", "close_reason", "closed")
+    __slots__ = ("_items", "_size", "_wake", "close_code", "close_reason", "closed")
 
     def __init__(self, size: int) -> None:
-        self._send, self.receive = trio.open_memory_channel[Item](size)
+        self._items: deque[Item] = deque()
+        self._size = size
+        self._wake = trio.Event()
         self.close_code: int | None = None
         self.close_reason = ""
         self.closed = trio.Event()
 
     def push(self, item: Item) -> bool:
-        """Queue ``item``; False when the queue is full (the caller closes with 4008)."""
-        try:
-            self._send.send_nowait(item)
-        except trio.WouldBlock:
+        """Queue ``item``; False when the queue is full (the caller closes with 4008).
+
+        After a close request the item is dropped (it stays in the replay buffer)."""
+        if self.close_code is not None:
+            return True
+        if len(self._items) >= self._size:
             return False
-        except (trio.ClosedResourceError, trio.BrokenResourceError):
-            pass  # closing already: the frame stays in the replay buffer
+        self._items.append(item)
+        self._wake.set()
         return True
+
+    async def take(self) -> list[Item]:
+        """Wait until something is queued; return all of it, oldest first ([] once closing)."""
+        while not self._items and self.close_code is None:
+            self._wake = trio.Event()
+            await self._wake.wait()
+        if self.close_code is not None:
+            return []
+        items = list(self._items)
+        self._items.clear()
+        return items
 
     def request_close(self, code: int, reason: str = "") -> None:
         if self.close_code is not None:
             return
         self.close_code, self.close_reason = code, reason
-        self._send.close()
-        self.receive.close()  # drops whatever was queued
+        self._items.clear()  # drops whatever was queued
+        self._wake.set()
         self.closed.set()
 
-    def statistics(self) -> trio.MemoryChannelStatistics:
-        return self._send.statistics()
-
+    def __len__(self) -> int:
+        """Items waiting to be written."""
+        return len(self._items)
 
 class Session:
     """A gateway session (§6.5): identity, binding, ``s`` counter, replay buffer.
@@ -83,15 +98,14 @@ class Session:
     """
 
     __slots__ = (
-        "hub", "session_id", "user_id", "username", "is_bot", "bound", "opened", "seq", "_types",
+        "session_id", "user_id", "username", "is_bot", "bound", "opened", "seq", "_types",
         "_payloads", "attachment", "held_until", "ended", "__weakref__",
     )
 
     def __init__(
-        self, hub: Hub, session_id: str, user_id: str, username: str, is_bot: bool,
+        self, session_id: str, user_id: str, username: str, is_bot: bool,
         bound: tuple[str, str], opened: int, buffer_size: int,
     ) -> None:
-        self.hub = hub
         self.session_id = session_id
         self.user_id = user_id
         self.username = username
@@ -105,19 +119,19 @@ class Session:
         self.held_until: float | None = None
         self.ended = False
 
-    def deliver(self, event_type: str, d: str) -> None:
+    def deliver(self, event_type: str, d: str) -> bool:
         """Record one dispatch (``d`` already encoded) and queue it if attached.
 
-        A full queue detaches the session with 4008 (held; may resume).
+        Returns False when the attached socket's queue is full: the caller (the hub)
+        then closes it with 4008 (held; may resume, the dispatch is in the buffer).
         """
         if self.ended:
-            return
-        self.seq += 1
-        self.record(event_type, d)
-        item = (self.seq, event_type, d)
+            return True
+        seq = self.seq = self.seq + 1
+        self._types.append(event_type)
+        self._payloads.append(d)
         att = self.attachment
-        if att is not None and not att.push(item):
-            self.hub.close(self, CLOSE_SLOW_READER, "outgoing queue full")
+        return att is None or att.push((seq, event_type, d))
 
     def record(self, event_type: str, d: str) -> None:
         """Buffer the dispatch numbered ``self.seq`` for resumes."""
@@ -143,10 +157,6 @@ class Session:
             for i, (t, d) in enumerate(zip(self._types, self._payloads, strict=True))
             if i >= skip
         ]
-
-    def close_nowait(self, code: int, reason: str) -> None:
-        """Close with ``code`` (the hub decides between held and discarded, §6.5)."""
-        self.hub.close(self, code, reason)
 
     @property
     def attached(self) -> bool:

@@ -22,7 +22,7 @@ from ..storage import ready as ready_store
 from ..storage import voice as voice_store
 from ..storage.db import Event
 from ..storage.health import is_refusal
-from .compat import PEER_CLOSE_KEY
+from .compat import PEER_CLOSE_KEY, SEND_MANY_KEY, SendMany
 from .hub import Hub
 from .live import Attachment, Session, frame_of
 from .protocol import (
@@ -68,6 +68,8 @@ class _Connection:
         self.session = session
         self.attachment = attachment
         self.last_frame = trio.current_time()
+        scope = getattr(ws, "scope", None) or {}
+        self.send_many: SendMany | None = scope.get(SEND_MANY_KEY)
 
     def close(self, code: int, reason: str = "") -> None:
         if self.session.attachment is self.attachment:
@@ -77,8 +79,16 @@ class _Connection:
 
     # -- sending -------------------------------------------------------------------------
 
+    async def _send_frames(self, frames: list[str]) -> None:
+        """Write frames in order: in one socket write when the batching shim is on."""
+        if self.send_many is not None:
+            await self.send_many(frames)
+        else:
+            for frame in frames:
+                await self.ws.send(frame)
+
     async def send_loop(self, preamble: list[str] | None) -> None:
-        send = self.ws.send
+        send = self._send_frames
         if preamble is None:
             try:
                 body = await self.st.db.read(ready_store.build_ready, self.session.user_id, self.hub.is_online)
@@ -89,19 +99,15 @@ class _Connection:
                 return
             d = {"session_id": self.session.session_id,
                  "heartbeat_interval": self.cfg.heartbeat_interval_ms, **body}
-            await send(dispatch_frame("READY", 1, encode(d)))
-        else:
-            for frame in preamble:
-                await send(frame)
-        receive = self.attachment.receive
+            await send([dispatch_frame("READY", 1, encode(d))])
+        elif preamble:
+            await send(preamble)
+        take = self.attachment.take
         while True:
-            try:
-                item = await receive.receive()
-            except (trio.EndOfChannel, trio.ClosedResourceError):
-                return
-            if self.attachment.close_code is not None:
-                return
-            await send(frame_of(item))
+            items = await take()
+            if not items:
+                return  # closing
+            await send([frame_of(item) for item in items])
 
     # -- receiving ----------------------------------------------------------------------
 

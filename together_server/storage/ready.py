@@ -4,8 +4,8 @@
   reader connection), so a reconnect storm costs one read transaction per session.
 * :func:`typing_target` checks a ``TYPING_START`` op the way the REST path checks a post
   (VIEW_CHANNEL + SEND_MESSAGES, not timed out) and returns its audience.
-* :func:`presence_snapshot` / :func:`set_presence` back the connect/disconnect presence
-  announcements and the ``PRESENCE_UPDATE`` op.
+* :func:`presence_batch` / :func:`set_presence` back the connect/disconnect presence
+  announcements (batched, ``gateway.presence``) and the ``PRESENCE_UPDATE`` op.
 
 The DM and read-state parts of READY come from ``storage.dms.list_dm_channels`` and
 ``storage.readstate.unread_and_mentions`` when those modules exist, else empty lists.
@@ -122,14 +122,50 @@ def typing_target(
     return d, perms.viewers(conn, channel_id)
 
 
-def presence_snapshot(conn: sqlite3.Connection, user_id: str) -> tuple[dict[str, Any], set[str]] | None:
-    """``({chosen_status, custom_status, activity}, co-member ids)``, None if the user is gone."""
-    row = accounts.get_user(conn, user_id)
-    if row is None:
-        return None
-    fields = {"chosen_status": row["chosen_status"], "custom_status": row["custom_status"],
-              "activity": row["activity"]}
-    return fields, co_member_ids(conn, user_id)
+def presence_batch(
+    conn: sqlite3.Connection, user_ids: list[str]
+) -> tuple[dict[str, dict[str, Any]], dict[str, list[str]]]:
+    """For the connect/disconnect announcements (gateway.presence, §6.5): ``(fields,
+    audiences)`` with ``fields[uid] = {chosen_status, custom_status, activity}`` (users
+    that exist) and ``audiences[uid]`` = their co-member ids (themselves included).
+
+    Three queries for any number of users (members are read once per server), in one
+    read transaction.
+    """
+    fields: dict[str, dict[str, Any]] = {}
+    servers_of: dict[str, list[str]] = {}
+    members_of: dict[str, list[str]] = {}
+    conn.execute("BEGIN")
+    try:
+        for chunk in _chunks(user_ids):
+            marks = ",".join("?" * len(chunk))
+            for r in conn.execute(
+                f"SELECT id, chosen_status, custom_status, activity FROM users WHERE id IN ({marks})", chunk
+            ):
+                fields[r[0]] = {"chosen_status": r[1], "custom_status": r[2], "activity": r[3]}
+            for r in conn.execute(
+                "SELECT m.user_id, m.server_id FROM members m JOIN servers s ON s.id = m.server_id"
+                f" AND s.deleted_at IS NULL WHERE m.user_id IN ({marks})", chunk
+            ):
+                servers_of.setdefault(r[0], []).append(r[1])
+        wanted = list({sid for sids in servers_of.values() for sid in sids})
+        for chunk in _chunks(wanted):
+            marks = ",".join("?" * len(chunk))
+            for r in conn.execute(f"SELECT server_id, user_id FROM members WHERE server_id IN ({marks})", chunk):
+                members_of.setdefault(r[0], []).append(r[1])
+    finally:
+        conn.execute("ROLLBACK")
+    audiences: dict[str, list[str]] = {}
+    for uid, sids in servers_of.items():
+        if len(sids) == 1:
+            audiences[uid] = members_of.get(sids[0], [])  # shared, not copied
+        else:
+            audiences[uid] = list(dict.fromkeys(m for sid in sids for m in members_of.get(sid, ())))
+    return fields, audiences
+
+
+def _chunks(items: list[str], size: int = 500) -> list[list[str]]:
+    return [items[i:i + size] for i in range(0, len(items), size)]
 
 
 def set_presence(
