@@ -141,7 +141,7 @@ def _startup_reset(conn: Any) -> None:
 
 def _hypercorn_config(cfg: Config, drained: trio.Event) -> HypercornConfig:
     serving.install()  # connection guards (see serving.py)
-    compat.install()  # the client's WebSocket close code reaches the gateway
+    compat.install()  # the client's WebSocket close code reaches the gateway; batched frame writes
     hc = HypercornConfig()
     host = cfg.server.host
     hc.bind = [f"[{host}]:{cfg.server.port}" if ":" in host else f"{host}:{cfg.server.port}"]

@@ -53,6 +53,7 @@ from .protocol import (
     dispatch_frame,
     encode,
 )
+from .reclaim import Reclaimer
 
 log = logging.getLogger(__name__)
 
@@ -81,6 +82,7 @@ class Hub:
         self._presence = PresenceAnnouncer(
             self.cfg.presence_window_ms / 1000, self._sessions_of_user, self.is_online, self._slow_reader)
         self._presence_started = False
+        self.reclaimer = Reclaimer()
         self.closing = False
         self.published = 0
         self.closes: Counter[int] = Counter()
@@ -101,6 +103,7 @@ class Hub:
         state.revocations.listeners.append(self.on_revoked)
         nursery.start_soon(self._reap_held)
         nursery.start_soon(self._presence.run, state.db)
+        nursery.start_soon(self.reclaimer.run)
 
     # -- queries -----------------------------------------------------------------------
 
@@ -135,6 +138,7 @@ class Hub:
             "held": len(self._sessions) - attached, "published": self.published,
             "closes": dict(self.closes), "presence_pending": self._presence.pending(),
             "presence_announced": self._presence.announced,
+            "gc_collections": self.reclaimer.collections, "gc_last_pause_ms": self.reclaimer.last_pause_ms,
         }
 
     def retained(self) -> dict[str, int]:
@@ -265,30 +269,37 @@ class Hub:
                 self._presence_ops.pop(s.user_id, None)
                 self._presence_changed(s.user_id, False, self._next_open)
         s.clear_buffer()
+        self.reclaimer.ended()
         if s.session_id in self._voice_sessions:
             self._voice_sessions.discard(s.session_id)
             self.end_voice(s.session_id)
 
     async def _reap_held(self) -> None:
-        """End held sessions whose resume window ran out."""
+        """End held sessions whose resume window ran out (a daemon task)."""
         assert self._wake is not None
         while True:
-            while self._held:
-                deadline, _, sid = self._held[0]
-                s = self._sessions.get(sid)
-                if s is None or s.held_until != deadline:
-                    heapq.heappop(self._held)  # resumed, ended or held again since
-                    continue
-                if deadline > trio.current_time():
-                    break
-                heapq.heappop(self._held)
-                self._end(s)
+            deadline = self._end_expired()
             self._wake = trio.Event()
-            if self._held:
-                with trio.move_on_at(self._held[0][0]):
+            if deadline is not None:
+                with trio.move_on_at(deadline):
                     await self._wake.wait()
             else:
                 await self._wake.wait()
+
+    def _end_expired(self) -> float | None:
+        """End every held session past its deadline; the next deadline, if any. (Not in the
+        task's frame: a local there would keep the last ended session alive.)"""
+        while self._held:
+            deadline, _, sid = self._held[0]
+            s = self._sessions.get(sid)
+            if s is None or s.held_until != deadline:
+                heapq.heappop(self._held)  # resumed, ended or held again since
+                continue
+            if deadline > trio.current_time():
+                return deadline
+            heapq.heappop(self._held)
+            self._end(s)
+        return None
 
     def on_revoked(self, kind: str, key: str) -> None:
         """Revocations listener: what these sessions are bound to ended -> 4001 (§6.5)."""

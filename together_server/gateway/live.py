@@ -39,7 +39,7 @@ class Attachment:
     socket with that code.
     """
 
-    __slots__ = ("_items", "_size", "_wake", "close_code", "close_reason", "closed")
+    __slots__ = ("_items", "_size", "_wake", "close_code", "close_reason", "closed", "__weakref__")
 
     def __init__(self, size: int) -> None:
         self._items: deque[Item] = deque()
