@@ -77,7 +77,8 @@ async def test_server_channel_member_events(shared: Running, users: Users) -> No
         assert (await alice.delete(f"/channels/{new['id']}")).status_code == 204
         await alice.invite_and_join(srv["id"], carol)  # INVITE_CREATE, SERVER_CREATE, MEMBER_JOIN
         got_a = await seen_before_sentinel(ga, alice)
-        assert kinds(got_a) == ["SERVER_UPDATE", "CHANNEL_CREATE", "CHANNEL_UPDATE", "CHANNEL_DELETE",
+        # (connect presence is not in commit order, gateway.presence: it may arrive late)
+        assert [k for k in kinds(got_a) if k != "PRESENCE_UPDATE"] == ["SERVER_UPDATE", "CHANNEL_CREATE", "CHANNEL_UPDATE", "CHANNEL_DELETE",
                                 "INVITE_CREATE", "MEMBER_JOIN"]
         got_b = await seen_before_sentinel(gb, bob)
         assert [k for k in kinds(got_b) if k != "PRESENCE_UPDATE" and k != "INVITE_CREATE"] == [
