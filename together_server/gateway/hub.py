@@ -413,6 +413,12 @@ class Hub:
 
         self._nursery.start_soon(job)
 
+    async def presence_flushed(self, session: Session) -> None:
+        """Wait (bounded) until presence changes from before ``session`` opened were
+        delivered (READY is sent after them; gateway.presence)."""
+        if self._presence_started:
+            await self._presence.flushed(session.opened)
+
     def _presence_changed(self, user_id: str, online: bool, mark: int) -> None:
         if self._presence_started and not self.closing:
             self._presence.changed(user_id, online, mark)

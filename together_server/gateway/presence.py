@@ -19,6 +19,11 @@ receiver's updates queued together (one socket write). Per user and window:
 * a user whose chosen status is ``offline`` (invisible) is never announced;
 * the audience is every co-member (§6.7) but the user (their own sessions know).
 
+A new session's READY waits (at most ``READY_WAIT`` seconds) until the transitions of
+sessions opened before it have been delivered (:meth:`flushed`), so a client that
+connects and then acts sees the presence of those connects before the effects of its
+own actions, as when announcements were immediate.
+
 So a connect storm of U users with K sessions each costs one small read per window and
 at most one frame per (user, session that existed before the user came online), never
 one per (session, session). PRESENCE_UPDATE from the op or ``PATCH /users/@me`` is not
@@ -39,6 +44,8 @@ from .protocol import encode
 
 log = logging.getLogger(__name__)
 
+READY_WAIT = 2.0  # seconds a READY may wait for earlier presence to be delivered
+
 
 class PresenceAnnouncer:
     """Pending transitions per user, flushed in batches by :meth:`run`."""
@@ -54,10 +61,16 @@ class PresenceAnnouncer:
         # user_id -> [online before the first transition, first mark, last mark]
         self._pending: dict[str, list[Any]] = {}
         self._wake = trio.Event()
+        # the earliest mark among pending transitions / the batch being delivered (None: none)
+        self._pending_min: int | None = None
+        self._inflight_min: int | None = None
+        self._delivered = trio.Event()
         self.announced = 0  # frames queued, for statistics and the benchmark
 
     def changed(self, user_id: str, online: bool, mark: int) -> None:
         """The user's first session opened (``online``) or last one ended, at ``mark``."""
+        if self._pending_min is None:
+            self._pending_min = mark  # marks only grow: the first one is the earliest
         entry = self._pending.get(user_id)
         if entry is None:
             self._pending[user_id] = [not online, mark, mark]
@@ -68,6 +81,18 @@ class PresenceAnnouncer:
     def pending(self) -> int:
         return len(self._pending)
 
+    def _outstanding(self) -> int | None:
+        marks = [m for m in (self._pending_min, self._inflight_min) if m is not None]
+        return min(marks) if marks else None
+
+    async def flushed(self, mark: int) -> None:
+        """Wait (at most READY_WAIT s) until every transition with a mark < ``mark`` (made
+        by sessions opened before the one numbered ``mark``) has been delivered; returns at
+        once when none is outstanding."""
+        with trio.move_on_after(READY_WAIT):
+            while (first := self._outstanding()) is not None and first < mark:
+                await self._delivered.wait()
+
     async def run(self, db: Any) -> None:
         """Flush pending transitions every window, forever (a daemon task)."""
         while True:
@@ -75,12 +100,16 @@ class PresenceAnnouncer:
             self._wake = trio.Event()
             await trio.sleep(self.window)
             batch, self._pending = self._pending, {}
+            self._inflight_min, self._pending_min = self._pending_min, None
             try:
                 found = await db.read(ready_store.presence_batch, list(batch))
             except Exception:
                 log.exception("presence announcement failed")
-                continue
-            self._deliver(batch, *found)
+            else:
+                self._deliver(batch, *found)
+            self._inflight_min = None
+            self._delivered.set()
+            self._delivered = trio.Event()
 
     def _deliver(self, batch: dict[str, list[Any]], fields: dict[str, dict[str, Any]],
                  audiences: dict[str, list[str]]) -> None:

@@ -90,6 +90,7 @@ class _Connection:
     async def send_loop(self, preamble: list[str] | None) -> None:
         send = self._send_frames
         if preamble is None:
+            await self.hub.presence_flushed(self.session)
             try:
                 body = await self.st.db.read(ready_store.build_ready, self.session.user_id, self.hub.is_online)
             except Exception:
