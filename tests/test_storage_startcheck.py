@@ -86,7 +86,7 @@ def test_damaged_pages_refuse_to_start(tmp_path: Path) -> None:
             fh.write(rng.randbytes(4096))
     line = refused(tmp_path)
     assert f"the database {path} is damaged (quick_check: " in line
-    assert "restore a backup" in line
+    assert "together-server check" in line and "together-server restore" in line
     # the admin can still choose to start it (e.g. to export what is readable)
     assert "--skip-quick-check" in subprocess.run(
         [sys.executable, "-m", "together_server", "serve", "--help"], capture_output=True, text=True).stdout

@@ -30,16 +30,9 @@ SQLITE_HEADER = b"SQLite format 3\x00"
 
 
 def _recover_hint() -> str:
-    """How to recover, naming `together-server check` when this version has that command."""
-    try:
-        from ..cli import build_parser
-
-        commands = next(a for a in build_parser()._actions if a.dest == "command").choices  # noqa: SLF001
-    except Exception:  # noqa: BLE001 - only the wording depends on it
-        commands = {}
-    if commands and "check" in commands:
-        return "run `together-server check` for the details, or restore a backup"
-    return "restore a backup (or salvage what is readable with `sqlite3 <file> .recover`)"
+    """How to recover from a damaged database (issue 15 §5): the check command, then a backup."""
+    return ("run `together-server check` for the details, then `together-server restore <backup>`"
+            " (or salvage what is readable with `sqlite3 <file> .recover`)")
 
 
 class StartRefused(RuntimeError):
