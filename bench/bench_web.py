@@ -41,7 +41,7 @@ from web_browser import Person, launch  # noqa: E402  (tests/web_browser.py: the
 
 
 def start_daemon(data_dir: str) -> tuple[subprocess.Popen[str], str]:
-    code = "import sys; from bench.bench_gateway import serve_together; serve_together(sys.argv[1])"
+    code = "import sys; from bench.gateway_procs import serve_together; serve_together(sys.argv[1])"
     proc = subprocess.Popen([sys.executable, "-c", code, data_dir], cwd=ROOT, stdout=subprocess.PIPE, text=True)
     assert proc.stdout is not None
     line = proc.stdout.readline()
