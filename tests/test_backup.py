@@ -88,6 +88,7 @@ async def test_backup_while_32_clients_post_then_restore_and_serve(tmp_path: Pat
             p = await trio.to_thread.run_sync(lambda: cli("backup", "--data-dir", str(src), "--output", str(archive)))
             assert p.returncode == 0, p.stderr
             assert "integrity verified" in p.stdout
+            assert archive.stat().st_mode & 0o077 == 0  # it holds the JWT secret and every message
             with trio.fail_after(60):  # posting goes on after the snapshot too
                 while not any(t > began for t, _ in acked[-32:]):
                     await trio.sleep(0.05)

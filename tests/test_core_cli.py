@@ -217,3 +217,13 @@ def test_sigterm_does_not_wait_for_idle_keepalive_connections(tmp_path: Path) ->
         with httpx.Client(base_url=url) as client:  # keeps its connection open
             assert client.get("/health").status_code == 200
             assert proc.stop(timeout=20) == 0  # well inside the 60 s grace
+
+
+def test_an_out_of_range_port_option_is_one_line_and_writes_nothing(tmp_path: Path) -> None:
+    """``serve --port 99999`` is refused like ``server.port = 99999``: one line, exit 1, no data dir."""
+    for port in ("99999", "-1"):
+        done = cli("serve", "--port", port, "--data-dir", str(tmp_path / "d"))
+        assert done.returncode == 1
+        lines = done.stderr.strip().splitlines()
+        assert len(lines) == 1 and "server.port" in lines[0], done.stderr
+        assert not (tmp_path / "d").exists()

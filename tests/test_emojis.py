@@ -72,7 +72,7 @@ async def test_upload_list_serve_delete_live(shared: Running, users: Users) -> N
     assert [e["action"] for e in log][:2] == ["emoji_delete", "emoji_create"]
 
 
-async def test_refusals(users: Users) -> None:
+async def test_refusals(shared: Running, users: Users) -> None:
     alice, bob, srv = await pair(users)
     carol = await users.new("carol")
     sid = srv["id"]
@@ -102,6 +102,8 @@ async def test_refusals(users: Users) -> None:
     assert (await upload(alice, sid, "dupe", png())).status_code == 201
     r = await upload(alice, sid, "dupe", png(color="blue"))
     assert (r.status_code, r.json()["code"]) == (409, "emoji_name_taken")
+    tmp = shared.state.config.data_path / "blobs" / "tmp"  # a refused upload leaves no file behind
+    assert not [p for p in tmp.iterdir() if p.is_file()] if tmp.exists() else True
     assert (await upload(alice, sid, "jpeg_one", png(fmt="JPEG"))).json()["content_type"] == "image/jpeg"
     assert (await upload(alice, sid, "gif_one", png(fmt="GIF"))).json()["content_type"] == "image/gif"
     assert (await alice.get(f"/servers/{sid}/emojis")).status_code == 200

@@ -67,6 +67,9 @@ def ui_register(w: World, name: str) -> Page:
     page.get_by_label("Password").fill(PASSWORD)
     page.get_by_role("button", name="Register").click()
     expect(page.get_by_role("navigation", name="Servers")).to_be_visible()
+    # the boot placeholder is gone and the app fits the window (nothing pushed below it)
+    assert page.locator("p.boot").count() == 0
+    assert page.evaluate("document.scrollingElement.scrollHeight <= window.innerHeight")
     return page
 
 
@@ -332,6 +335,9 @@ def test_unread_dot_mention_count_title_and_divider(world: World) -> None:
     expect(after).to_have_text("while you were in games 0")
     expect(b).to_have_title("Together")  # read: acked
     expect(message(b, "look here")).to_have_class(re.compile("mentioned"))
+    # one's own @mention is an inline highlight, not a block that breaks the line
+    mine = message(b, "look here").locator(".mention.me")
+    assert mine.count() == 1 and mine.evaluate("e => getComputedStyle(e).display") == "inline"
 
 
 def test_shift_enter_is_a_new_line_and_enter_sends(world: World) -> None:

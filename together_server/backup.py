@@ -194,7 +194,8 @@ def backup(data_dir: Path, output: Path, *, stream: TextIO | None = None) -> dic
         raise BackupError(f"no database at {db_path}")
     if output.exists():
         raise BackupError(f"{output} exists; choose another --output")
-    output.parent.mkdir(parents=True, exist_ok=True)
+    if not output.parent.is_dir():
+        raise BackupError(f"{output.parent} is not a directory; create it first or choose another --output")
     partial = output.with_name(output.name + ".partial")
     started = time.time()
     with tempfile.TemporaryDirectory(prefix=".together-backup-", dir=output.parent) as tmp:

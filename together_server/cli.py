@@ -172,6 +172,9 @@ def main(argv: list[str] | None = None) -> int:
     """CLI entry point: parse ``argv`` (None = sys.argv) and run the subcommand; returns its exit status (2 with no subcommand)."""
     parser = build_parser()
     args = parser.parse_args(argv)
+    # Everything the commands write (database, secret, backups holding both, restored blobs)
+    # is private to the server's user.
+    os.umask(0o077)
     if not getattr(args, "func", None):
         parser.print_help()
         return 2

@@ -477,4 +477,8 @@ def load_config(path: str | Path | None) -> Config:
 def with_overrides(cfg: Config, **server: Any) -> Config:
     """A copy with ``server.*`` values replaced (the CLI's --host/--port/--data-dir)."""
     changes = {k: v for k, v in server.items() if v is not None}
-    return attrs.evolve(cfg, server=attrs.evolve(cfg.server, **changes)) if changes else cfg
+    if not changes:
+        return cfg
+    out = attrs.evolve(cfg, server=attrs.evolve(cfg.server, **changes))
+    _check_ranges(out, "")  # --port 99999 is refused like server.port = 99999 (ConfigError)
+    return out

@@ -115,8 +115,8 @@ async def create_emoji(server_id: str) -> Response:
     img = await trio.to_thread.run_sync(_check, svc, raw)
     try:
         data = await st.db.write(lambda tx: store.create(tx, sid, uid, name, img, limit, svc.store.commit))
-    finally:
-        await trio.to_thread.run_sync(svc.store.discard, *img.extra)
+    finally:  # after a commit the temp file is the blob (gone from tmp); after a refusal it goes
+        await trio.to_thread.run_sync(svc.store.discard, img.temp, *img.extra)
     return json(data, 201)
 
 

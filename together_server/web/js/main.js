@@ -106,4 +106,6 @@ window.addEventListener("hashchange", onRoute);
 document.addEventListener("visibilitychange", changed);
 S.route = parseRoute();
 if (auth.signedIn()) startGateway();
-render(html`<${App} />`, document.getElementById("app"));
+const root = document.getElementById("app");
+root.replaceChildren(); // the "Loading Together…" placeholder goes before the first render
+render(html`<${App} />`, root);

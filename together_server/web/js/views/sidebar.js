@@ -112,7 +112,7 @@ function DmList() {
 
 function Me() {
   if (!S.me) return null;
-  return html`<footer class="me">
+  return html`<footer class="me-panel">
     <${Presence} uid=${S.me.id} status=${S.me.chosen_status || S.me.status} />
     <span class="name">${S.me.username}</span>
     <button class="icon" aria-label="Your settings" onClick=${() => openModal("settings")}>⚙</button>
