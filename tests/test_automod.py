@@ -34,6 +34,8 @@ def matcher(*words: str) -> Matcher:
     (["f-word"], "that f-word again", "f-word"),
     (["привет"], "ПРИВЕТ всем", "привет"),
     (["ab"], "", None),
+    (["darn"], "d\u200barn it", "darn"),                # invisible characters do not hide a word
+    (["darn"], "d\u00adarn it", "darn"),
 ])
 def test_word_matching(words: list[str], text: str, hit: str | None) -> None:
     assert matcher(*words).find(text) == hit
@@ -115,6 +117,9 @@ async def test_invites_mentions_duplicates_flood(users: Users) -> None:
     assert (await post(member, chan["id"], "@a @b")).status_code == 201
     assert (await post(member, chan["id"], "@a @b @c")).status_code == 400
     assert [(await post(member, chan["id"], "same")).status_code for _ in range(3)] == [201, 201, 400]
+    # case and white space do not make a duplicate new
+    assert [(await post(member, chan["id"], t)).status_code for t in ("other text", "OTHER  text ")] == [201, 201]
+    assert (await post(member, chan["id"], "Other\ttext")).status_code == 400
     await enable(owner, sid, spam_enabled=True, spam_max_messages=3, spam_window_secs=60, duplicate_enabled=False)
     codes = [(await post(member, chan["id"], f"msg {i}")).status_code for i in range(2)]
     assert codes == [400, 400]  # already 5 messages in the window

@@ -139,3 +139,16 @@ async def test_events_create_list_order(shared: Running, users: Users) -> None:
         assert (r.status_code, r.json()["code"]) == (400, "validation_failed"), bad
     r = await carol.get(f"/servers/{srv['id']}/events")
     assert (r.status_code, r.json()["code"]) == (404, "unknown_server")
+
+
+async def test_dates_past_the_range_once_in_utc_are_400_not_500(users: Users) -> None:
+    """RFC 3339 values valid as written but outside year 1970-9999 in UTC (an offset pushes them
+    over) are 400 validation_failed naming the field, for events and polls alike."""
+    alice = await users.new("alice")
+    srv = await alice.server("Dates")
+    c = (await alice.channel(srv["id"], "general"))["id"]
+    for when in ("9999-12-31T23:59:59-12:00", "0001-01-01T00:00:00+14:00"):
+        r = await alice.post(f"/channels/{c}/events", json={"name": "x", "starts_at": when})
+        assert (r.status_code, r.json()["code"], list(r.json()["errors"])) == (400, "validation_failed", ["starts_at"])
+        r = await alice.post(f"/channels/{c}/polls", json={"question": "x", "options": ["a", "b"], "ends_at": when})
+        assert (r.status_code, r.json()["code"], list(r.json()["errors"])) == (400, "validation_failed", ["ends_at"])

@@ -207,7 +207,10 @@ def parse_rfc3339(value: str) -> str | None:
         when = _dt.datetime.fromisoformat(text)
     except ValueError:
         return None
-    when = when.astimezone(_dt.UTC)
+    try:
+        when = when.astimezone(_dt.UTC)
+    except OverflowError:  # 9999-12-31T23:59:59-12:00 is past year 9999 in UTC
+        return None
     if not 1970 <= when.year <= 9999:
         return None
     return when.strftime("%Y-%m-%dT%H:%M:%S.%fZ")

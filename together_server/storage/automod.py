@@ -64,11 +64,19 @@ _WORD = re.compile(r"\w+")
 
 
 def fold_text(text: str) -> str:
-    """Case- and accent-free form used for matching: NFKD, combining marks dropped, casefold."""
+    """Case- and accent-free form used for matching: NFKD, combining marks and invisible format
+    characters (category Cf: zero-width space, soft hyphen, ...) dropped, casefold."""
     if text.isascii():
         return text.lower()
     decomposed = unicodedata.normalize("NFKD", text)
-    return "".join(ch for ch in decomposed if not unicodedata.combining(ch)).casefold()
+    return "".join(
+        ch for ch in decomposed if not unicodedata.combining(ch) and unicodedata.category(ch) != "Cf"
+    ).casefold()
+
+
+def _same_text(text: str) -> str:
+    """The duplicate-flood key: folded, runs of white space made one space, ends trimmed."""
+    return " ".join(fold_text(text).split())
 
 
 def _unspaced(word: str) -> bool:
@@ -212,10 +220,11 @@ def check(
         if n >= cfg["spam_max_messages"]:
             return Blocked("spam", cfg["spam_action"], None)
     if cfg["duplicate_enabled"]:
-        (n,) = tx.conn.execute(
-            "SELECT count(*) FROM messages WHERE author_id = ? AND id >= ? AND server_id = ? AND deleted = 0"
-            " AND content = ?",
-            (user_id, _since_id(now, cfg["duplicate_window_secs"]), server_id, content)).fetchone()
+        key = _same_text(content)
+        recent = tx.conn.execute(  # one author's posts in the window: bounded by the flood rules
+            "SELECT content FROM messages WHERE author_id = ? AND id >= ? AND server_id = ? AND deleted = 0",
+            (user_id, _since_id(now, cfg["duplicate_window_secs"]), server_id)).fetchall()
+        n = sum(1 for (text,) in recent if _same_text(text) == key)
         if n + 1 >= cfg["duplicate_max"]:
             return Blocked("duplicate", cfg["duplicate_action"], None)
     return None
