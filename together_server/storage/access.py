@@ -70,17 +70,6 @@ def need_not_timed_out(conn: sqlite3.Connection, server_id: str, user_id: str, n
 
 # -- the same checks through the writer's cache (storage/writecache.py) -----------------
 
-def need_channel_of(
-    conn: sqlite3.Connection, row: sqlite3.Row, user_id: str, missing: str
-) -> tuple[sqlite3.Row, MemberContext, int]:
-    """:func:`need_channel` for the channel holding ``row`` (a message, a poll...), where a hidden
-    channel must look like a missing ``row``: raises 404 ``missing`` (e.g. ``unknown_message``)."""
-    try:
-        return need_channel(conn, row["channel_id"], user_id)
-    except ApiError:
-        raise ApiError(missing) from None
-
-
 def need_channel_tx(tx: Any, channel_id: str, user_id: str) -> tuple[sqlite3.Row, MemberContext, int]:
     """:func:`need_channel` inside a write job, memoised until access facts change."""
     key = ("channel", channel_id, user_id)

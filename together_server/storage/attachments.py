@@ -78,7 +78,7 @@ def upload_target(conn: sqlite3.Connection, message_id: str, user_id: str) -> Ta
     participant). 404 ``unknown_message`` (missing, deleted, hidden, DM outsider), 403
     ``missing_permission`` (not the author, no ATTACH_FILES), 403 ``timed_out``."""
     from . import dms, messages
-    from .access import need_bit, need_channel_of, need_not_timed_out
+    from .access import need_bit, need_channel, need_not_timed_out
     from .perms import viewers
 
     count = conn.execute("SELECT count(*) FROM attachments WHERE message_id = ?", (message_id,)).fetchone()[0]
@@ -87,7 +87,10 @@ def upload_target(conn: sqlite3.Connection, message_id: str, user_id: str) -> Ta
         row = conn.execute(f"SELECT {messages.MESSAGE_COLUMNS} FROM messages WHERE id = ? AND deleted = 2 AND author_id = ?",
                            (message_id, user_id)).fetchone()
     if row is not None:
-        _chan, _ctx, eff = need_channel_of(conn, row, user_id, "unknown_message")
+        try:
+            _chan, _ctx, eff = need_channel(conn, row["channel_id"], user_id)
+        except ApiError:
+            raise ApiError("unknown_message") from None
         if row["author_id"] != user_id:
             raise ApiError("missing_permission", "Only the author may add files to a message")
         need_bit(eff, p.Permission.ATTACH_FILES)

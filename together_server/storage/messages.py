@@ -15,7 +15,7 @@ from .. import permissions as p
 from .. import records
 from ..errors import ApiError
 from . import attachments, audit, automod, bots, events, polls, reactions, threads, webhooks
-from .access import need_bit, need_channel, need_channel_of, need_channel_tx, need_not_timed_out_tx, viewers_tx
+from .access import need_bit, need_channel, need_channel_tx, need_not_timed_out_tx, viewers_tx
 from .db import Event, Tx
 from .paging import cursor_page
 
@@ -216,7 +216,10 @@ def visible_message(conn: sqlite3.Connection, message_id: str, user_id: str) -> 
     row = conn.execute(SQL_MESSAGE, (message_id,)).fetchone()
     if row is None:
         raise ApiError("unknown_message")
-    _chan, _ctx, eff = need_channel_of(conn, row, user_id, "unknown_message")
+    try:
+        _chan, _ctx, eff = need_channel(conn, row["channel_id"], user_id)
+    except ApiError:
+        raise ApiError("unknown_message") from None
     return row, eff
 
 

@@ -25,7 +25,7 @@ from typing import Any
 
 from ..errors import ApiError, invalid
 from . import automod, messages
-from .access import need_channel_of, need_not_timed_out, viewers_tx
+from .access import need_channel, need_not_timed_out, viewers_tx
 from .db import Event, Tx
 
 SQL_POLL = (
@@ -102,7 +102,10 @@ def _visible_poll(conn: sqlite3.Connection, poll_id: str, user_id: str) -> tuple
     row = conn.execute(SQL_POLL, (poll_id,)).fetchone()
     if row is None:
         raise ApiError("unknown_poll")
-    chan, _ctx, _eff = need_channel_of(conn, row, user_id, "unknown_poll")
+    try:
+        chan, _ctx, _eff = need_channel(conn, row["channel_id"], user_id)
+    except ApiError:
+        raise ApiError("unknown_poll") from None
     return row, chan
 
 
